@@ -1,0 +1,112 @@
+// Package config is the YAML model of syncbridge.yaml: typed structs, strict
+// decoding (an unknown key is an error with file:line), ${VAR} and
+// ${VAR:-default} expansion in scalar values, and a static Validate that
+// reports every problem with its path. Checks that need the stores (tables,
+// keys, types, capture settings) live in the engine's preflight.
+package config
+
+import "time"
+
+// Config is the whole file.
+type Config struct {
+	// State is the state store: a path to an embedded SQLite file (default
+	// ./syncbridge-state.db) or a postgres:// DSN.
+	State  string           `yaml:"state"`
+	HTTP   HTTP             `yaml:"http"`
+	Log    Log              `yaml:"log"`
+	Stores map[string]Store `yaml:"stores"`
+	Flows  []Flow           `yaml:"flows"`
+	// Path is the file the config was read from (not a YAML key).
+	Path string `yaml:"-"`
+}
+
+// HTTP is the single listener for metrics, health and the API.
+type HTTP struct {
+	Listen string `yaml:"listen"` // default 127.0.0.1:8686; "" or "off" disables
+	// Token is required as a bearer token on /api/v1 and the dashboard; it
+	// must be set when Listen is not a loopback address.
+	Token string `yaml:"token"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error (default info)
+	Format string `yaml:"format"` // text | json (default text)
+}
+
+// Store is one datastore endpoint.
+type Store struct {
+	Driver  string `yaml:"driver"`
+	DSN     string `yaml:"dsn"`
+	Capture string `yaml:"capture"`
+}
+
+// Flow is one table pair between two stores.
+type Flow struct {
+	Name string   `yaml:"name"`
+	From Endpoint `yaml:"from"`
+	To   Endpoint `yaml:"to"`
+	// Key lists the source key columns; empty = the source table's primary key.
+	Key []string `yaml:"key"`
+	// Columns maps target column -> source column name or expression, in
+	// order. Empty = every source column under its own name.
+	Columns Columns `yaml:"columns"`
+	// Filter is an expression over the source row; rows for which it is false
+	// are not synced (an update that leaves the filter deletes the target row).
+	Filter    string   `yaml:"filter"`
+	Direction string   `yaml:"direction"` // one-way (default) | both
+	Conflict  Conflict `yaml:"conflict"`
+	After     []string `yaml:"after"`
+	Poll      Poll     `yaml:"poll"`
+	Batch     Batch    `yaml:"batch"`
+	Retry     Retry    `yaml:"retry"`
+}
+
+// Endpoint is one side of a flow.
+type Endpoint struct {
+	Store string `yaml:"store"`
+	Table string `yaml:"table"`
+}
+
+// Column is one entry of a flow's column mapping.
+type Column struct {
+	Target string // target column name
+	Source string // source column name or expression
+}
+
+// Columns is an ordered column mapping; it decodes from a YAML mapping.
+type Columns []Column
+
+// Conflict is the conflict policy of a `both` flow.
+type Conflict struct {
+	Policy    string `yaml:"policy"`    // lww | source-wins | target-wins | owner | merge | rule | manual
+	Timestamp string `yaml:"timestamp"` // target-side column for lww
+}
+
+// Poll configures capture: poll for a flow.
+type Poll struct {
+	Column string   `yaml:"column"` // source column that advances on every change
+	Every  Duration `yaml:"every"`  // how often to poll (default 1m)
+	// Lag keeps polling this far behind the store's clock so rows committed
+	// late with an older timestamp are not missed (default 5s).
+	Lag Duration `yaml:"lag"`
+}
+
+// Batch bounds how much is applied per target transaction.
+type Batch struct {
+	Size   int      `yaml:"size"`   // changes per batch (default 1000)
+	Linger Duration `yaml:"linger"` // wait this long for a fuller batch (default 50ms)
+}
+
+// Retry bounds retries of failed work.
+type Retry struct {
+	MaxAttempts int      `yaml:"max_attempts"` // attempts before a change is parked (default 3)
+	Backoff     Duration `yaml:"backoff"`      // first backoff (default 200ms), doubled with jitter
+	MaxBackoff  Duration `yaml:"max_backoff"`  // cap (default 30s)
+}
+
+// Duration is a time.Duration written as "1m30s" in YAML.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

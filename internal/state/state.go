@@ -1,0 +1,83 @@
+// Package state keeps syncbridge's own bookkeeping: checkpoint copies for
+// status, the dead-letter queue, flow status and leases. An embedded SQLite
+// file by default. It is never the only copy of user data: losing it means a
+// re-backfill, not data loss (database sinks hold the authoritative
+// checkpoint in their own transaction).
+package state
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/syncbridge/syncbridge/internal/change"
+	"github.com/syncbridge/syncbridge/internal/connector"
+)
+
+// Store is the state store. Its methods are safe for concurrent use, also
+// from several processes sharing one state file.
+type Store interface {
+	// SaveCheckpoint records the latest checkpoint of a flow (a copy for
+	// status; the sink holds the authoritative one).
+	SaveCheckpoint(ctx context.Context, cp connector.Checkpoint) error
+	// Checkpoint returns the recorded checkpoint, or nil.
+	Checkpoint(ctx context.Context, flow string) (*connector.Checkpoint, error)
+
+	// Park puts a change in the dead-letter queue. Parking the same change ID
+	// twice keeps one entry (crash and redelivery are expected).
+	Park(ctx context.Context, e DLQEntry) error
+	// DLQ lists parked changes of a flow ("" = all flows) in parking order.
+	DLQ(ctx context.Context, flow string) ([]DLQEntry, error)
+	// ParkedKeys returns the keys (Key.String of the source key) of a flow
+	// that have parked changes: later changes to them must wait behind.
+	ParkedKeys(ctx context.Context, flow string) (map[string]bool, error)
+	// Unpark removes entries by sequence number.
+	Unpark(ctx context.Context, seqs ...int64) error
+
+	// SetStatus records a flow's run-time status.
+	SetStatus(ctx context.Context, s FlowStatus) error
+	// Statuses lists the recorded status of every flow.
+	Statuses(ctx context.Context) ([]FlowStatus, error)
+
+	// AcquireLease takes or renews the lease on name for holder until now+ttl.
+	// It returns ErrLeaseHeld (wrapped, naming the holder) when another live
+	// holder has it.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) error
+	// ReleaseLease gives the lease up if holder has it.
+	ReleaseLease(ctx context.Context, name, holder string) error
+
+	Close() error
+}
+
+// DLQEntry is one parked change.
+type DLQEntry struct {
+	Seq      int64         `json:"seq"` // assigned by Park; parking order
+	Flow     string        `json:"flow"`
+	ChangeID string        `json:"change_id"`
+	Key      string        `json:"key"` // Key.String() of the source key
+	Change   change.Change `json:"change"`
+	Error    string        `json:"error"`
+	// Waiting is true when the change did not fail itself but was parked
+	// behind an earlier parked change to the same key.
+	Waiting  bool      `json:"waiting"`
+	Attempts int       `json:"attempts"`
+	ParkedAt time.Time `json:"parked_at"`
+}
+
+// FlowStatus is what `status` shows for a flow.
+type FlowStatus struct {
+	Flow         string         `json:"flow"`
+	Phase        string         `json:"phase"` // backfill | stream | stopped | error
+	Position     string         `json:"position,omitempty"`
+	BackfillRows int64          `json:"backfill_rows"`
+	Applied      int64          `json:"applied"` // changes applied since the flow was created
+	LastApplied  time.Time      `json:"last_applied,omitempty"`
+	LagSeconds   float64        `json:"lag_seconds"`
+	LastError    string         `json:"last_error,omitempty"`
+	UpdatedAt    time.Time      `json:"updated_at"`
+	Holder       string         `json:"holder,omitempty"`
+	Extra        map[string]any `json:"extra,omitempty"`
+}
+
+// ErrLeaseHeld is wrapped by AcquireLease when another holder has the lease.
+var ErrLeaseHeld = errors.New("lease held by another instance")
