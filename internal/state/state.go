@@ -1,13 +1,7 @@
-// Package state keeps syncbridge's own bookkeeping: checkpoint copies for
-// status, the dead-letter queue, flow status and leases. An embedded SQLite
-// file by default. It is never the only copy of user data: losing it means a
-// re-backfill, not data loss (database sinks hold the authoritative
-// checkpoint in their own transaction).
 package state
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/syncbridge/syncbridge/internal/change"
@@ -24,28 +18,40 @@ type Store interface {
 	Checkpoint(ctx context.Context, flow string) (*connector.Checkpoint, error)
 
 	// Park puts a change in the dead-letter queue. Parking the same change ID
-	// twice keeps one entry (crash and redelivery are expected).
+	// twice keeps one entry (crash and redelivery are expected): a re-park
+	// updates Error, Waiting and Attempts but keeps the entry's Seq, so its
+	// place in the queue does not move. A zero ParkedAt means now.
 	Park(ctx context.Context, e DLQEntry) error
 	// DLQ lists parked changes of a flow ("" = all flows) in parking order.
 	DLQ(ctx context.Context, flow string) ([]DLQEntry, error)
 	// ParkedKeys returns the keys (Key.String of the source key) of a flow
 	// that have parked changes: later changes to them must wait behind.
+	// Unlike DLQ, "" is a flow name here, not "all flows": keys are only
+	// meaningful within one flow.
 	ParkedKeys(ctx context.Context, flow string) (map[string]bool, error)
-	// Unpark removes entries by sequence number.
+	// Unpark removes entries by sequence number. Unknown numbers are ignored,
+	// so a replay that crashed after unparking can run again.
 	Unpark(ctx context.Context, seqs ...int64) error
 
-	// SetStatus records a flow's run-time status.
+	// SetStatus records a flow's run-time status, replacing the previous
+	// one. A zero UpdatedAt means now. Extra travels as JSON, so its numbers
+	// come back as float64.
 	SetStatus(ctx context.Context, s FlowStatus) error
-	// Statuses lists the recorded status of every flow.
+	// Statuses lists the recorded status of every flow, sorted by flow.
 	Statuses(ctx context.Context) ([]FlowStatus, error)
 
-	// AcquireLease takes or renews the lease on name for holder until now+ttl.
-	// It returns ErrLeaseHeld (wrapped, naming the holder) when another live
-	// holder has it.
+	// AcquireLease takes or renews the lease on name for holder until now+ttl,
+	// now being the state database's clock, so instances on machines with
+	// skewed clocks still agree. It returns a *LeaseHeldError, which wraps
+	// ErrLeaseHeld and names the holder and its expiry, when another live
+	// holder has it. Exactly one of several concurrent callers wins.
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) error
-	// ReleaseLease gives the lease up if holder has it.
+	// ReleaseLease gives the lease up if holder has it; otherwise it does
+	// nothing, so a holder that lost its lease cannot free someone else's.
 	ReleaseLease(ctx context.Context, name, holder string) error
 
+	// Close releases the store's connections. Leases are not released: they
+	// expire, so a crashed holder and a closed one behave alike.
 	Close() error
 }
 
@@ -78,6 +84,3 @@ type FlowStatus struct {
 	Holder       string         `json:"holder,omitempty"`
 	Extra        map[string]any `json:"extra,omitempty"`
 }
-
-// ErrLeaseHeld is wrapped by AcquireLease when another holder has the lease.
-var ErrLeaseHeld = errors.New("lease held by another instance")
