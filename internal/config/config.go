@@ -1,8 +1,3 @@
-// Package config is the YAML model of syncbridge.yaml: typed structs, strict
-// decoding (an unknown key is an error with file:line), ${VAR} and
-// ${VAR:-default} expansion in scalar values, and a static Validate that
-// reports every problem with its path. Checks that need the stores (tables,
-// keys, types, capture settings) live in the engine's preflight.
 package config
 
 import "time"
@@ -10,7 +5,8 @@ import "time"
 // Config is the whole file.
 type Config struct {
 	// State is the state store: a path to an embedded SQLite file (default
-	// ./syncbridge-state.db) or a postgres:// DSN.
+	// ./syncbridge-state.db, relative to the config file's directory) or a
+	// postgres:// DSN.
 	State  string           `yaml:"state"`
 	HTTP   HTTP             `yaml:"http"`
 	Log    Log              `yaml:"log"`
@@ -22,7 +18,7 @@ type Config struct {
 
 // HTTP is the single listener for metrics, health and the API.
 type HTTP struct {
-	Listen string `yaml:"listen"` // default 127.0.0.1:8686; "" or "off" disables
+	Listen string `yaml:"listen"` // default 127.0.0.1:8686; "off" disables the listener
 	// Token is required as a bearer token on /api/v1 and the dashboard; it
 	// must be set when Listen is not a loopback address.
 	Token string `yaml:"token"`
@@ -36,8 +32,12 @@ type Log struct {
 
 // Store is one datastore endpoint.
 type Store struct {
-	Driver  string `yaml:"driver"`
-	DSN     string `yaml:"dsn"`
+	Driver string `yaml:"driver"`
+	// DSN is the driver's connection string. A relative path in a sqlite DSN
+	// is relative to the config file's directory. Print it with RedactDSN.
+	DSN string `yaml:"dsn"`
+	// Capture is how changes are read: logical | binlog | trigger | poll |
+	// subscribe. Empty lets the driver choose (or the store is only written).
 	Capture string `yaml:"capture"`
 }
 
