@@ -59,14 +59,16 @@ func ParseKind(s string) (Kind, bool) {
 
 // Value is one typed column value. Only the field that belongs to Kind is
 // meaningful; construct Values with the helpers below.
+//
+// The struct is kept under 128 bytes on purpose: Go stores larger map values
+// out of line, which would cost one allocation per column of every Row.
+// Booleans, integers, float bits and timestamps (Unix microseconds, UTC)
+// share one int64.
 type Value struct {
 	Kind Kind
-	b    bool
-	i    int64
-	f    float64
+	i    int64  // bool (0/1), int, float64 bits, timestamp/date as Unix microseconds
 	s    string // decimal, text, time, json, uuid, unknown
 	raw  []byte
-	t    time.Time
 	arr  []Value
 	// TypeName is the source's own name of the type when Kind is KindUnknown
 	// (and optionally otherwise): carried so nothing is silently re-typed.
@@ -77,13 +79,18 @@ type Value struct {
 var Null = Value{Kind: KindNull}
 
 // Bool returns a boolean Value.
-func Bool(b bool) Value { return Value{Kind: KindBool, b: b} }
+func Bool(b bool) Value {
+	if b {
+		return Value{Kind: KindBool, i: 1}
+	}
+	return Value{Kind: KindBool}
+}
 
 // Int returns an integer Value.
 func Int(i int64) Value { return Value{Kind: KindInt, i: i} }
 
 // Float returns a floating point Value.
-func Float(f float64) Value { return Value{Kind: KindFloat, f: f} }
+func Float(f float64) Value { return Value{Kind: KindFloat, i: int64(math.Float64bits(f))} }
 
 // Text returns a text Value.
 func Text(s string) Value { return Value{Kind: KindText, s: s} }
@@ -93,13 +100,13 @@ func Bytes(b []byte) Value { return Value{Kind: KindBytes, raw: b} }
 
 // Timestamp returns an instant truncated to microseconds, in UTC.
 func Timestamp(t time.Time) Value {
-	return Value{Kind: KindTimestamp, t: t.Truncate(time.Microsecond).UTC()}
+	return Value{Kind: KindTimestamp, i: t.UnixMicro()}
 }
 
 // Date returns a calendar date (the clock part of t is dropped).
 func Date(t time.Time) Value {
 	y, m, d := t.Date()
-	return Value{Kind: KindDate, t: time.Date(y, m, d, 0, 0, 0, 0, time.UTC)}
+	return Value{Kind: KindDate, i: time.Date(y, m, d, 0, 0, 0, 0, time.UTC).UnixMicro()}
 }
 
 // TimeOfDay returns a time-of-day Value from its text form.
@@ -180,19 +187,19 @@ func canonicalDecimal(s string) (string, error) {
 func (v Value) IsNull() bool { return v.Kind == KindNull }
 
 // AsBool returns the boolean of a KindBool Value.
-func (v Value) AsBool() bool { return v.b }
+func (v Value) AsBool() bool { return v.i != 0 }
 
 // AsInt returns the integer of a KindInt Value.
 func (v Value) AsInt() int64 { return v.i }
 
 // AsFloat returns the float of a KindFloat Value.
-func (v Value) AsFloat() float64 { return v.f }
+func (v Value) AsFloat() float64 { return math.Float64frombits(uint64(v.i)) }
 
 // AsBytes returns the bytes of a KindBytes Value.
 func (v Value) AsBytes() []byte { return v.raw }
 
 // AsTime returns the instant of a KindTimestamp or KindDate Value.
-func (v Value) AsTime() time.Time { return v.t }
+func (v Value) AsTime() time.Time { return time.UnixMicro(v.i).UTC() }
 
 // AsArray returns the elements of a KindArray Value.
 func (v Value) AsArray() []Value { return v.arr }
@@ -205,17 +212,17 @@ func (v Value) String() string {
 	case KindNull:
 		return "NULL"
 	case KindBool:
-		return strconv.FormatBool(v.b)
+		return strconv.FormatBool(v.AsBool())
 	case KindInt:
 		return strconv.FormatInt(v.i, 10)
 	case KindFloat:
-		return strconv.FormatFloat(v.f, 'g', -1, 64)
+		return strconv.FormatFloat(v.AsFloat(), 'g', -1, 64)
 	case KindBytes:
 		return base64.StdEncoding.EncodeToString(v.raw)
 	case KindTimestamp:
-		return v.t.Format(TimestampLayout)
+		return v.AsTime().Format(TimestampLayout)
 	case KindDate:
-		return v.t.Format(time.DateOnly)
+		return v.AsTime().Format(time.DateOnly)
 	case KindArray:
 		parts := make([]string, len(v.arr))
 		for i, e := range v.arr {
@@ -241,18 +248,15 @@ func Equal(a, b Value) bool {
 	switch a.Kind {
 	case KindNull:
 		return true
-	case KindBool:
-		return a.b == b.b
-	case KindInt:
+	case KindBool, KindInt, KindTimestamp, KindDate:
 		return a.i == b.i
 	case KindFloat:
-		return a.f == b.f || (math.IsNaN(a.f) && math.IsNaN(b.f))
+		af, bf := a.AsFloat(), b.AsFloat()
+		return af == bf || (math.IsNaN(af) && math.IsNaN(bf))
 	case KindDecimal:
 		return trimDecimal(a.s) == trimDecimal(b.s)
 	case KindBytes:
 		return bytes.Equal(a.raw, b.raw)
-	case KindTimestamp, KindDate:
-		return a.t.Equal(b.t)
 	case KindArray:
 		if len(a.arr) != len(b.arr) {
 			return false
@@ -289,24 +293,15 @@ func Compare(a, b Value) int {
 	switch a.Kind {
 	case KindNull:
 		return 0
-	case KindBool:
-		switch {
-		case a.b == b.b:
-			return 0
-		case !a.b:
-			return -1
-		}
-		return 1
-	case KindInt:
+	case KindBool, KindInt, KindTimestamp, KindDate:
 		return cmp3(a.i < b.i, a.i > b.i)
 	case KindFloat:
-		return cmp3(a.f < b.f, a.f > b.f)
+		af, bf := a.AsFloat(), b.AsFloat()
+		return cmp3(af < bf, af > bf)
 	case KindDecimal:
 		return compareDecimal(a.s, b.s)
 	case KindBytes:
 		return bytes.Compare(a.raw, b.raw)
-	case KindTimestamp, KindDate:
-		return a.t.Compare(b.t)
 	default:
 		return strings.Compare(a.String(), b.String())
 	}
@@ -372,11 +367,11 @@ func (v Value) MarshalJSON() ([]byte, error) {
 	switch v.Kind {
 	case KindNull:
 	case KindBool:
-		payload = v.b
+		payload = v.AsBool()
 	case KindInt:
 		payload = strconv.FormatInt(v.i, 10) // as text: JSON numbers lose int64 precision in other readers
 	case KindFloat:
-		payload = strconv.FormatFloat(v.f, 'g', -1, 64)
+		payload = strconv.FormatFloat(v.AsFloat(), 'g', -1, 64)
 	case KindArray:
 		payload = v.arr
 	default:
