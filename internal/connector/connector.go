@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/syncbridge/syncbridge/internal/change"
 )
@@ -92,8 +93,11 @@ func (t *Table) ColumnNames() []string {
 type PollSpec struct {
 	Column string // the monotonically advancing column (updated_at or a version)
 	// Lag is how far behind the store's clock polling stays, so that a row
-	// committed late with an older timestamp is still seen.
-	Lag string // a Go duration text; the driver parses it
+	// committed late with an older timestamp is still seen. It applies to
+	// timestamp columns only; integer versions have no clock.
+	Lag time.Duration
+	// Every is how long a caught-up stream waits between polls.
+	Every time.Duration
 }
 
 // SourceSpec is one flow's capture side.
@@ -113,6 +117,10 @@ type SinkSpec struct {
 	Table   string
 	Key     []string
 	Columns []string // target columns the flow writes
+	// SuppressCapture marks writes so this store's capture skips them (echo
+	// suppression for both-way flows). How writes are marked is the driver's
+	// business: a session flag its triggers honour, a replication origin.
+	SuppressCapture bool
 }
 
 // Source is the capture side of one flow. Methods may be called from one
@@ -286,3 +294,9 @@ var (
 	// needs a re-backfill; the engine never skips the gap silently.
 	ErrPositionLost = errors.New("position no longer available at the source")
 )
+
+// RowCounter is implemented by stores that can count (or estimate) a table's
+// rows cheaply; backfill progress uses it.
+type RowCounter interface {
+	CountRows(ctx context.Context, table string) (int64, error)
+}

@@ -1,0 +1,207 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/syncbridge/syncbridge/internal/change"
+	"github.com/syncbridge/syncbridge/internal/connector"
+	"github.com/syncbridge/syncbridge/internal/state"
+	"github.com/syncbridge/syncbridge/internal/transform"
+)
+
+// applyCounts tallies what one apply call did.
+type applyCounts struct {
+	applied    [5]int // by change.Op
+	lastCommit time.Time
+}
+
+func (c *applyCounts) add(o applyCounts) {
+	for i := range c.applied {
+		c.applied[i] += o.applied[i]
+	}
+	if o.lastCommit.After(c.lastCommit) {
+		c.lastCommit = o.lastCommit
+	}
+}
+
+func (c *applyCounts) total() int {
+	n := 0
+	for _, k := range c.applied {
+		n += k
+	}
+	return n
+}
+
+// mapped is a target change with the source change it came from.
+type mapped struct {
+	target change.Change
+	source *change.Change
+}
+
+// apply maps source changes and applies them in tx. A change that cannot be
+// mapped or applied is parked in the dead-letter queue, as is every later
+// change to a key that has a parked change; the rest go on. An error return
+// means the transaction must be rolled back and retried.
+func (f *flowRun) apply(ctx context.Context, tx connector.Tx, changes []change.Change) (applyCounts, error) {
+	var counts applyCounts
+	work := make([]mapped, 0, len(changes))
+	for i := range changes {
+		c := &changes[i]
+		if f.parked.behind(c) {
+			if err := f.park(ctx, c, nil); err != nil {
+				return counts, err
+			}
+			continue
+		}
+		for _, part := range transform.SplitKeyChange(*c, f.plan.Key) {
+			out, keep, err := f.plan.Mapping.Apply(part)
+			if err != nil {
+				if err := f.park(ctx, c, fmt.Errorf("map: %w", err)); err != nil {
+					return counts, err
+				}
+				break
+			}
+			if !keep {
+				f.m.Filtered.WithLabelValues(f.plan.Cfg.Name).Inc()
+				continue
+			}
+			work = append(work, mapped{target: out, source: c})
+		}
+	}
+	for len(work) > 0 {
+		targets := make([]change.Change, len(work))
+		for i := range work {
+			targets[i] = work[i].target
+		}
+		err := tx.Apply(ctx, targets)
+		var ae *connector.ApplyError
+		if err != nil && !errors.As(err, &ae) {
+			return counts, fmt.Errorf("apply: %w", err)
+		}
+		done := len(work)
+		if ae != nil {
+			done = ae.Index
+		}
+		for _, w := range work[:done] {
+			counts.applied[w.target.Op]++
+			if w.source.CommitTime.After(counts.lastCommit) {
+				counts.lastCommit = w.source.CommitTime
+			}
+		}
+		if ae == nil {
+			break
+		}
+		bad := work[ae.Index].source
+		if !ae.Permanent {
+			f.attempts[bad.ID]++
+			if f.attempts[bad.ID] < f.plan.Cfg.Retry.MaxAttempts {
+				return counts, fmt.Errorf("apply change %s: %w", bad.ID, ae.Err)
+			}
+		}
+		if err := f.park(ctx, bad, ae.Err); err != nil {
+			return counts, err
+		}
+		// What follows may hold later changes to the parked key, and other
+		// parts of the parked change itself (a key change is two parts).
+		rest := work[ae.Index+1:]
+		work = work[:0:0]
+		for _, w := range rest {
+			if w.source == bad {
+				continue
+			}
+			if f.parked.behind(w.source) {
+				if err := f.park(ctx, w.source, nil); err != nil {
+					return counts, err
+				}
+				continue
+			}
+			work = append(work, w)
+		}
+	}
+	return counts, nil
+}
+
+// park puts c in the dead-letter queue. cause is nil when c is parked only
+// because an earlier change to its key is parked.
+func (f *flowRun) park(ctx context.Context, c *change.Change, cause error) error {
+	e := state.DLQEntry{Flow: f.plan.Cfg.Name, ChangeID: c.ID, Key: c.Key.String(), Change: *c,
+		Waiting: cause == nil, Attempts: f.attempts[c.ID] + 1, ParkedAt: time.Now().UTC()}
+	reason := "waiting"
+	if cause != nil {
+		e.Error = cause.Error()
+		reason = "failed"
+	} else {
+		e.Error = "waiting behind an earlier parked change to the same key"
+	}
+	if err := f.eng.state.Park(ctx, e); err != nil {
+		return fmt.Errorf("park change %s in the dead-letter queue: %w", c.ID, err)
+	}
+	delete(f.attempts, c.ID)
+	f.parked.add(c)
+	f.m.Parked.WithLabelValues(f.plan.Cfg.Name, reason).Inc()
+	f.m.DLQDepth.WithLabelValues(f.plan.Cfg.Name).Inc()
+	if cause != nil {
+		f.log.Error("change parked in the dead-letter queue", "change_id", c.ID, "key", c.Key.String(), "op", c.Op.String(), "error", cause)
+	}
+	return nil
+}
+
+// parkedKeys remembers, per key, the first parked change, so that changes
+// after it wait behind it while changes before it (replayed after a crash)
+// still apply.
+type parkedKeys struct {
+	mu    sync.Mutex
+	src   connector.Source
+	first map[string]*change.Change
+}
+
+func loadParked(ctx context.Context, st state.Store, flow string, src connector.Source) (*parkedKeys, error) {
+	entries, err := st.DLQ(ctx, flow)
+	if err != nil {
+		return nil, fmt.Errorf("read dead-letter queue: %w", err)
+	}
+	p := &parkedKeys{src: src, first: map[string]*change.Change{}}
+	for i := range entries {
+		p.add(&entries[i].Change)
+	}
+	return p, nil
+}
+
+func (p *parkedKeys) add(c *change.Change) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := c.Key.String()
+	if old, ok := p.first[k]; !ok || p.before(c, old) {
+		cc := *c
+		p.first[k] = &cc
+	}
+}
+
+// behind reports whether c must wait behind a parked change to its key.
+func (p *parkedKeys) behind(c *change.Change) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	first, ok := p.first[c.Key.String()]
+	if !ok {
+		return false
+	}
+	return first.ID == c.ID || !p.before(c, first)
+}
+
+func (p *parkedKeys) before(a, b *change.Change) bool {
+	if a.Position == nil || b.Position == nil {
+		return false
+	}
+	c, err := p.src.Compare(a.Position, b.Position)
+	return err == nil && c < 0
+}
+
+func (p *parkedKeys) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.first)
+}

@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/syncbridge/syncbridge/internal/change"
+	"github.com/syncbridge/syncbridge/internal/connector"
+	"golang.org/x/sync/errgroup"
+)
+
+// readAhead is how many source batches may wait for the applier. It bounds
+// memory: with batch.size changes per batch, at most (readAhead+2) batches
+// are in memory per flow, whatever the backlog.
+const readAhead = 4
+
+// idleCommitEvery is how often an idle flow commits a checkpoint at the
+// source's idle position, so the source can release log it holds for us
+// (WAL retention on a busy server whose captured tables are quiet).
+const idleCommitEvery = 10 * time.Second
+
+// stream reads the change stream from cp.Position and applies it. The reader
+// goroutine owns the source stream (Next and Ack); the applier owns the sink.
+// Commits happen only where a batch carries a Position, i.e. at source
+// transaction boundaries.
+func (f *flowRun) stream(ctx context.Context, cp *connector.Checkpoint) (progressed bool, err error) {
+	f.setPhase(ctx, "stream", nil)
+	st, err := f.src.Stream(ctx, cp.Position)
+	if err != nil {
+		return false, fmt.Errorf("open stream at %s: %w", cp.Position, err)
+	}
+	defer st.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan connector.Batch, readAhead)
+	acks := make(chan change.Position, 1)
+	g.Go(func() error { return f.read(gctx, st, batches, acks) })
+	g.Go(func() error {
+		p, err := f.applyStream(gctx, cp, batches, acks)
+		progressed = p
+		return err
+	})
+	err = g.Wait()
+	return progressed, err
+}
+
+// read pulls batches from the source and hands acks back to it.
+func (f *flowRun) read(ctx context.Context, st connector.Stream, out chan<- connector.Batch, acks <-chan change.Position) error {
+	size := f.plan.Cfg.Batch.Size
+	for {
+		select {
+		case pos := <-acks:
+			if err := st.Ack(ctx, pos); err != nil {
+				return fmt.Errorf("ack %s: %w", pos, err)
+			}
+		default:
+		}
+		b, err := st.Next(ctx, size)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("read changes: %w", err)
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// pendingTx is a target transaction being filled.
+type pendingTx struct {
+	tx      connector.Tx
+	started time.Time
+	n       int
+	counts  applyCounts
+}
+
+// applyStream applies batches, committing at transaction boundaries once the
+// batch is full, the linger time has passed, or no more input is waiting.
+func (f *flowRun) applyStream(ctx context.Context, cp *connector.Checkpoint, in <-chan connector.Batch, acks chan change.Position) (progressed bool, err error) {
+	name := f.plan.Cfg.Name
+	size, linger := f.plan.Cfg.Batch.Size, f.plan.Cfg.Batch.Linger.D()
+	var cur *pendingTx
+	defer func() {
+		if cur != nil {
+			cur.tx.Rollback()
+		}
+	}()
+	lastCommit := time.Now()
+	for {
+		var b connector.Batch
+		select {
+		case b = <-in:
+		case <-ctx.Done():
+			return progressed, ctx.Err()
+		}
+		for _, c := range b.Changes {
+			f.m.Captured.WithLabelValues(name, c.Op.String()).Inc()
+		}
+		if len(b.Changes) > 0 {
+			if cur == nil {
+				tx, err := f.sink.Begin(ctx)
+				if err != nil {
+					return progressed, fmt.Errorf("begin: %w", err)
+				}
+				cur = &pendingTx{tx: tx, started: time.Now()}
+			}
+			counts, err := f.apply(ctx, cur.tx, b.Changes)
+			if err != nil {
+				return progressed, err
+			}
+			cur.counts.add(counts)
+			cur.n += len(b.Changes)
+		}
+		if b.Position == nil {
+			continue // inside a source transaction: never commit here
+		}
+		full := cur != nil && (cur.n >= size || time.Since(cur.started) >= linger || len(in) == 0 || b.CaughtUp)
+		idle := cur == nil && time.Since(lastCommit) >= idleCommitEvery && !samePos(b.Position, cp.Position)
+		if full || idle {
+			next := *cp
+			next.Position = b.Position
+			next.Phase = connector.PhaseStream
+			start := time.Now()
+			var tx connector.Tx
+			var counts applyCounts
+			n := 0
+			if cur != nil {
+				tx, counts, n = cur.tx, cur.counts, cur.n
+				start = cur.started
+			} else if tx, err = f.sink.Begin(ctx); err != nil {
+				return progressed, fmt.Errorf("begin: %w", err)
+			}
+			cur = nil
+			if err := tx.Commit(ctx, next); err != nil {
+				tx.Rollback()
+				return progressed, fmt.Errorf("commit at %s: %w", next.Position, err)
+			}
+			*cp = next
+			progressed = true
+			lastCommit = time.Now()
+			f.committed(ctx, next, counts, n, time.Since(start))
+			select { // the reader takes the newest ack; an older one can be dropped
+			case acks <- next.Position:
+			default:
+				select {
+				case <-acks:
+				default:
+				}
+				acks <- next.Position
+			}
+		}
+		if cur == nil && f.once && f.reachedTarget(b) {
+			f.flushStatus(ctx, *cp)
+			return progressed, errDone
+		}
+	}
+}
+
+// reachedTarget reports whether everything up to the --once target position
+// has been applied, given that nothing is pending and b was just handled.
+func (f *flowRun) reachedTarget(b connector.Batch) bool {
+	if b.CaughtUp {
+		return true
+	}
+	c, err := f.src.Compare(b.Position, f.target)
+	return err == nil && c >= 0
+}
+
+func samePos(a, b change.Position) bool { return string(a) == string(b) }
