@@ -29,9 +29,6 @@ func parseImage(js string, fn func(name string, raw any) error) error {
 	return parseImageSlow(js, fn)
 }
 
-// errImageShape means the fast parser met JSON it does not handle.
-var errImageShape = errors.New("unexpected row image shape")
-
 type imageParser struct {
 	s string
 	i int

@@ -232,3 +232,43 @@ func TestApplyCancelled(t *testing.T) {
 		t.Errorf("%d rows, want 1", n)
 	}
 }
+
+// TestSinkLearnsNewColumn: a column added to the target after the sink
+// opened is written, not reported as unknown; a column that really does not
+// exist still is.
+func TestSinkLearnsNewColumn(t *testing.T) {
+	h := newHarness(t, connector.CaptureTrigger)
+	ctx := context.Background()
+	h.exec(t, `CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)`)
+	sk := h.sink(t, "t")
+	tx, _ := sk.Begin(ctx)
+	if err := tx.Apply(ctx, []change.Change{ins(1, "name", change.Text("a"))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx, connector.Checkpoint{}); err != nil {
+		t.Fatal(err)
+	}
+	h.exec(t, `ALTER TABLE t ADD COLUMN qty INTEGER`)
+	tx, _ = sk.Begin(ctx)
+	defer tx.Rollback()
+	err := tx.Apply(ctx, []change.Change{
+		ins(2, "name", change.Text("b")), ins(3, "name", change.Text("c"), "qty", change.Int(7)), ins(4, "name", change.Text("d")),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tx.Apply(ctx, []change.Change{ins(5), ins(6, "ghost", change.Int(1))})
+	var ae *connector.ApplyError
+	if !errors.As(err, &ae) || ae.Index != 1 || !ae.Permanent {
+		t.Errorf("unknown column: %v, want a permanent ApplyError at 1", err)
+	}
+	if err := tx.Commit(ctx, connector.Checkpoint{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.count(t, `SELECT count(*) FROM t WHERE qty = 7 AND id = 3`); n != 1 {
+		t.Error("the new column was not written")
+	}
+	if n := h.count(t, `SELECT count(*) FROM t`); n != 5 {
+		t.Errorf("%d rows, want 5", n)
+	}
+}

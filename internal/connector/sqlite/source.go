@@ -193,7 +193,9 @@ type logRow struct {
 	ts            string
 }
 
-// Next returns the next page of changes. See connector.Stream.
+// Next returns the next page of changes. See connector.Stream. The stream
+// only advances past rows it returns, so after an error the same rows are
+// read again.
 func (st *triggerStream) Next(ctx context.Context, max int) (connector.Batch, error) {
 	if st.closed {
 		return connector.Batch{}, errors.New("next: stream is closed")
@@ -209,40 +211,47 @@ func (st *triggerStream) Next(ctx context.Context, max int) (connector.Batch, er
 			if err != nil {
 				return connector.Batch{}, fmt.Errorf("read log of %q: %w", s.spec.Table, err)
 			}
-			if end > st.last {
-				st.until = end
-			} else {
-				if !time.Now().Before(idleUntil) {
-					return connector.Batch{Position: Position{ID: st.last}.Bytes(), CaughtUp: true}, nil
-				}
+			idle := end <= st.last
+			if !time.Now().Before(idleUntil) {
+				// Nothing for this table for a while: report how far the log
+				// has been read, so the engine can checkpoint and ack it.
+				return connector.Batch{Position: Position{ID: st.last}.Bytes(), CaughtUp: idle}, nil
+			}
+			if idle {
 				if err := sleep(ctx, idlePoll); err != nil {
 					return connector.Batch{}, err
 				}
 				continue
 			}
+			st.until = end
 		}
 		rows, err := st.read(ctx, max+1)
 		if err != nil {
 			return connector.Batch{}, fmt.Errorf("read log of %q: %w", s.spec.Table, err)
 		}
-		if len(rows) > max { // the run goes on: no boundary inside this page
-			rows = rows[:max]
-			b, err := st.batch(ctx, rows)
-			if err != nil {
+		if len(rows) == 0 {
+			// The run held only other tables' changes. Wait a little before
+			// the next, so a busy neighbour does not make this a hot loop.
+			st.last, st.until = st.until, 0
+			if err := sleep(ctx, idlePoll); err != nil {
 				return connector.Batch{}, err
 			}
-			st.last = rows[max-1].id
+			continue
+		}
+		page := rows
+		if len(rows) > max { // the run goes on: no boundary inside this page
+			page = rows[:max]
+		}
+		b, err := st.batch(ctx, page)
+		if err != nil {
+			return connector.Batch{}, err
+		}
+		if len(rows) > max {
+			st.last = page[max-1].id
 			return b, nil
 		}
 		until := st.until
 		st.last, st.until = until, 0
-		if len(rows) == 0 {
-			continue // the run held only other tables' changes: look again
-		}
-		b, err := st.batch(ctx, rows)
-		if err != nil {
-			return connector.Batch{}, err
-		}
 		b.Position = Position{ID: until}.Bytes()
 		end, err := logEnd(ctx, s.store.db, s.schema)
 		if err != nil {

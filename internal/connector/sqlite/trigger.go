@@ -200,9 +200,6 @@ func replaceTriggers(ctx context.Context, q queryer, schema, table string, t *co
 	return err
 }
 
-// errNotInstalled is returned when capture is read before Prepare ran.
-var errNotInstalled = errors.New("trigger capture is not installed: prepare the flow first (syncbridge run does)")
-
 // logEnd returns the highest log id ever issued (SQLite's AUTOINCREMENT
 // counter), 0 for an empty log. Unlike max(id) it never goes backwards when
 // the log is pruned. Every id at or below it belongs to a committed

@@ -129,8 +129,8 @@ func TestTriggerInstallIdempotentAndUpgrade(t *testing.T) {
 	triggerSQL()
 }
 
-// TestStreamSeesNewColumnWithoutPrepareRace: a stream opened before the
-// column was added learns its type when it first sees it.
+// TestStreamLearnsNewColumn: a stream opened before a column was added
+// learns the column's type when it first sees it.
 func TestStreamLearnsNewColumn(t *testing.T) {
 	h := newHarness(t, connector.CaptureTrigger)
 	ctx := context.Background()
@@ -420,5 +420,91 @@ func TestRunEndsAtSnapshotEnd(t *testing.T) {
 	b3, err := st.Next(ctx, 10)
 	if err != nil || len(b3.Changes) != 2 || b3.Position == nil || !b3.CaughtUp {
 		t.Fatalf("third page = %d changes, pos %s, caught up %v, %v", len(b3.Changes), b3.Position, b3.CaughtUp, err)
+	}
+}
+
+// TestCaptureGeneratedColumns: generated columns (virtual and stored) are
+// part of the captured row image.
+func TestCaptureGeneratedColumns(t *testing.T) {
+	h := newHarness(t, connector.CaptureTrigger)
+	ctx := context.Background()
+	h.exec(t, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT,
+		up TEXT AS (upper(name)) VIRTUAL, len INTEGER AS (length(name)) STORED) WITHOUT ROWID`)
+	src := h.prepared(t, "f", "items")
+	from, _ := src.Position(ctx)
+	h.exec(t, `INSERT INTO items (id, name) VALUES (1, 'ada')`)
+	st, _ := src.Stream(ctx, from)
+	defer st.Close()
+	cs, _ := drain(t, st, 10)
+	if len(cs) != 1 || !change.Equal(cs[0].After["up"], change.Text("ADA")) || !change.Equal(cs[0].After["len"], change.Int(3)) {
+		t.Fatalf("changes = %+v, want one with up = ADA, len = 3", cs)
+	}
+}
+
+// TestBusyNeighbourTable: while another captured table is written
+// continuously and this one is not, Next still returns in about a second,
+// with its position moved past the neighbour's changes.
+func TestBusyNeighbourTable(t *testing.T) {
+	h := newHarness(t, connector.CaptureTrigger)
+	ctx := context.Background()
+	h.exec(t, `CREATE TABLE quiet (id INTEGER PRIMARY KEY)`)
+	h.exec(t, `CREATE TABLE busy (id INTEGER PRIMARY KEY)`)
+	src := h.prepared(t, "q", "quiet")
+	h.prepared(t, "b", "busy")
+	from, _ := src.Position(ctx)
+	st, _ := src.Stream(ctx, from)
+	defer st.Close()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			h.app.Exec(`INSERT INTO busy VALUES (?)`, i)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	start := time.Now()
+	b, err := st.Next(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Next took %v", d)
+	}
+	if len(b.Changes) != 0 || b.Position == nil {
+		t.Fatalf("batch = %d changes, position %s", len(b.Changes), b.Position)
+	}
+	if c, _ := src.Compare(b.Position, from); c <= 0 {
+		t.Errorf("position %s did not move past the neighbour's changes (from %s)", b.Position, from)
+	}
+}
+
+// TestBadImageIsNotSkipped: a log row that cannot be decoded fails Next,
+// and the stream does not move past it: once fixed, it is read.
+func TestBadImageIsNotSkipped(t *testing.T) {
+	h := newHarness(t, connector.CaptureTrigger)
+	ctx := context.Background()
+	h.exec(t, `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)`)
+	src := h.prepared(t, "f", "items")
+	from, _ := src.Position(ctx)
+	h.exec(t, `INSERT INTO items VALUES (1, 'a'), (2, 'b')`)
+	h.exec(t, `UPDATE _syncbridge_log SET after_json = '{broken' WHERE id = (SELECT max(id) FROM _syncbridge_log)`)
+	st, _ := src.Stream(ctx, from)
+	defer st.Close()
+	for _, max := range []int{1, 10} {
+		if b, err := st.Next(ctx, max); err == nil && max == 10 {
+			t.Fatalf("next over a broken image = %v, want an error", summaryOf(b.Changes))
+		}
+	}
+	h.exec(t, `UPDATE _syncbridge_log SET after_json = json_object('id', 2, 'name', 'b') WHERE id = (SELECT max(id) FROM _syncbridge_log)`)
+	cs, _ := drain(t, st, 10)
+	if got := fmt.Sprint(summaryOf(cs)); got != "[insert 2]" {
+		t.Errorf("after the fix: %s, want [insert 2] (insert 1 came with the first page)", got)
 	}
 }

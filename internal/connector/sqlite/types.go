@@ -305,10 +305,6 @@ func isUUID(s string) bool {
 // lexically in time order.
 const writeTimestampLayout = "2006-01-02T15:04:05.000000Z"
 
-// errConvert marks a value that cannot be written to its column: a permanent
-// failure of that one change.
-var errConvert = errors.New("cannot convert value")
-
 // encodeValue converts v into a driver argument for a column of col's Kind.
 // It is strict: text going to an integer column must be an integer, text
 // going to a decimal column must be a number, and so on.

@@ -12,6 +12,9 @@
 // (the driver's Dialect.CursorExpr reads them without conversion) and bound
 // back unchanged, so the comparison is the store's own.
 //
+// An index on (poll column, key columns) makes each poll and Position a
+// short range scan; without one every poll reads the table.
+//
 // The lag bound keeps polling Lag behind the store's clock for timestamp
 // columns: a transaction that stamps a row and commits a little later is
 // still seen, as long as it commits within Lag. Rows stamped in the future
