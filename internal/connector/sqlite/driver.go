@@ -167,10 +167,6 @@ func (s *Store) ensureWAL(ctx context.Context) {
 // Close releases the store's connections.
 func (s *Store) Close() error { return s.db.Close() }
 
-// DB returns the store's connection pool, for tests and tools that need
-// plain SQL on the same file.
-func (s *Store) DB() *sql.DB { return s.db }
-
 // queryer is what *sql.DB, *sql.Conn and *sql.Tx have in common.
 type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
