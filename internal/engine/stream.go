@@ -26,6 +26,14 @@ const idleCommitEvery = 10 * time.Second
 // transaction boundaries.
 func (f *flowRun) stream(ctx context.Context, cp *connector.Checkpoint) (progressed bool, err error) {
 	f.setPhase(ctx, "stream", nil)
+	if f.once {
+		// Nothing to wait for when the checkpoint already covers the
+		// position the source had at start.
+		if c, err := f.src.Compare(cp.Position, f.target); err == nil && c >= 0 {
+			f.flushStatus(ctx, *cp)
+			return false, errDone
+		}
+	}
 	st, err := f.src.Stream(ctx, cp.Position)
 	if err != nil {
 		return false, fmt.Errorf("open stream at %s: %w", cp.Position, err)
