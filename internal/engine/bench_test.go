@@ -87,8 +87,13 @@ flows:
 }
 
 func runOnce(tb testing.TB, plan *engine.Plan, st state.Store) {
+	runWith(tb, context.Background(), plan, st)
+}
+
+// runWith runs every flow with --once semantics until done or ctx ends.
+func runWith(tb testing.TB, ctx context.Context, plan *engine.Plan, st state.Store) {
 	eng := engine.New(plan, st, observe.NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := eng.Run(context.Background(), engine.RunOptions{Once: true}); err != nil {
+	if err := eng.Run(ctx, engine.RunOptions{Once: true}); err != nil {
 		tb.Fatal(err)
 	}
 }

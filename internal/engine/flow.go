@@ -11,6 +11,7 @@ import (
 	"github.com/syncbridge/syncbridge/internal/connector"
 	"github.com/syncbridge/syncbridge/internal/observe"
 	"github.com/syncbridge/syncbridge/internal/state"
+	"golang.org/x/sync/errgroup"
 )
 
 // flowRun is one flow's pipeline for the lifetime of Engine.Run.
@@ -147,7 +148,8 @@ func (f *flowRun) markBackfilled() {
 
 // backfill copies the source table in key order, one chunk per target
 // transaction, each committed with the last key copied so a restart resumes
-// after it. It returns the number of rows copied in this call.
+// after it. Reading the next chunk overlaps with applying the current one;
+// at most two chunks are in memory. It returns the rows copied in this call.
 func (f *flowRun) backfill(ctx context.Context, cp *connector.Checkpoint) (int64, error) {
 	name := f.plan.Cfg.Name
 	size := f.plan.Cfg.Batch.Size
@@ -159,34 +161,56 @@ func (f *flowRun) backfill(ctx context.Context, cp *connector.Checkpoint) (int64
 	}
 	f.log.Info("backfill started", "resume_after", cp.BackfillKey.String(), "rows_done", cp.BackfillRows, "rows_total", total)
 	f.setPhase(ctx, "backfill", nil)
+
+	g, gctx := errgroup.WithContext(ctx)
+	chunks := make(chan []change.Change, 1)
+	g.Go(func() error { // reader
+		defer close(chunks)
+		after := cp.BackfillKey
+		for {
+			chunk, err := f.src.Snapshot(gctx, after, size)
+			if err != nil {
+				return fmt.Errorf("read chunk after key %s: %w", after, err)
+			}
+			select {
+			case chunks <- chunk:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if len(chunk) < size {
+				return nil
+			}
+			after = chunk[len(chunk)-1].Key
+		}
+	})
 	var copied int64
-	for {
-		chunk, err := f.src.Snapshot(ctx, cp.BackfillKey, size)
-		if err != nil {
-			return copied, fmt.Errorf("read chunk after key %s: %w", cp.BackfillKey, err)
+	g.Go(func() error { // applier
+		for chunk := range chunks {
+			f.m.Captured.WithLabelValues(name, change.OpSnapshot.String()).Add(float64(len(chunk)))
+			next := *cp
+			if len(chunk) > 0 {
+				next.BackfillKey = chunk[len(chunk)-1].Key
+				next.BackfillRows += int64(len(chunk))
+			}
+			if len(chunk) < size {
+				next.Phase = connector.PhaseStream
+			}
+			if err := f.applyAndCommit(gctx, chunk, next); err != nil {
+				return err
+			}
+			*cp = next
+			copied += int64(len(chunk))
+			f.m.BackfillRows.WithLabelValues(name).Add(float64(len(chunk)))
+			f.eng.progress(name, cp.BackfillRows, total)
 		}
-		f.m.Captured.WithLabelValues(name, change.OpSnapshot.String()).Add(float64(len(chunk)))
-		next := *cp
-		if len(chunk) > 0 {
-			next.BackfillKey = chunk[len(chunk)-1].Key
-			next.BackfillRows += int64(len(chunk))
-		}
-		if len(chunk) < size {
-			next.Phase = connector.PhaseStream
-		}
-		if err := f.applyAndCommit(ctx, chunk, next); err != nil {
-			return copied, err
-		}
-		*cp = next
-		copied += int64(len(chunk))
-		f.m.BackfillRows.WithLabelValues(name).Add(float64(len(chunk)))
-		f.eng.progress(name, cp.BackfillRows, total)
-		if cp.Phase == connector.PhaseStream {
-			f.log.Info("backfill done", "rows", cp.BackfillRows)
-			f.eng.progressDone(name)
-			return copied, nil
-		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return copied, err
 	}
+	f.log.Info("backfill done", "rows", cp.BackfillRows)
+	f.eng.progressDone(name)
+	return copied, nil
 }
 
 // applyAndCommit applies changes in one target transaction and commits it
