@@ -1,0 +1,4 @@
+package postgres
+
+// Exported for the external tests.
+var TextArg = textArg

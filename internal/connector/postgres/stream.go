@@ -1,0 +1,323 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/syncbridge/syncbridge/internal/change"
+	"github.com/syncbridge/syncbridge/internal/connector"
+)
+
+const (
+	// idleWait is how long Next waits for data before it returns an empty,
+	// caught-up batch.
+	idleWait = time.Second
+	// lingerWait is how long Next waits for more transactions to fill a
+	// batch while the server is still sending.
+	lingerWait = 10 * time.Millisecond
+)
+
+// Stream opens the replication stream on the flow's slot just after from
+// (nil = from the slot's confirmed position). Transactions whose commit LSN
+// is at or before from are skipped, so from may be any LSN at or after the
+// slot's confirmed position, e.g. one taken by Position before a backfill.
+//
+// A missing or invalidated slot gives an error wrapping
+// connector.ErrPositionLost: the flow needs a re-backfill.
+func (src *LogicalSource) Stream(ctx context.Context, from change.Position) (connector.Stream, error) {
+	var fromLSN pglogrepl.LSN
+	if len(from) > 0 {
+		p, err := ParsePosition(from)
+		if err != nil {
+			return nil, err
+		}
+		fromLSN = p.LSN
+	}
+	st := src.store
+	info, err := st.slotInfo(ctx, src.slot)
+	if err != nil {
+		return nil, st.wrapErr(fmt.Errorf("store %q: read slot %q: %w", st.name, src.slot, err))
+	}
+	if err := src.checkSlot(info); err != nil {
+		return nil, err
+	}
+	// The slot may be ahead of from: the reader confirms the server's WAL
+	// end once everything handed out is acknowledged (see flushPosition),
+	// and the server resumes at the slot's position anyway. Only changes of
+	// other tables lie in between, unless someone advanced the slot by hand.
+	acked := max(fromLSN, info.confirmedFlush)
+	conn, err := src.startReplication(ctx, fromLSN)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	s := &stream{
+		src:      src,
+		r:        newReader(conn, newDecoder(st, src, fromLSN), acked),
+		cancel:   cancel,
+		done:     make(chan struct{}),
+		boundary: fromLSN,
+	}
+	go func() {
+		defer close(s.done)
+		s.r.run(runCtx)
+	}()
+	st.log.Info("replication stream started", "flow", src.spec.Flow, "slot", src.slot,
+		"position", Position{LSN: fromLSN}.String())
+	return s, nil
+}
+
+// checkSlot turns a missing or invalidated slot into ErrPositionLost.
+func (src *LogicalSource) checkSlot(info *slot) error {
+	name := src.store.name
+	if info == nil {
+		return fmt.Errorf("store %q: slot %q no longer exists: re-backfill the flow %q (syncbridge recreates the slot): %w",
+			name, src.slot, src.spec.Flow, connector.ErrPositionLost)
+	}
+	if info.walStatus == "lost" {
+		return fmt.Errorf("store %q: slot %q was invalidated (its WAL was removed, see max_slot_wal_keep_size): "+
+			"drop it with SELECT pg_drop_replication_slot('%s') and re-backfill the flow %q: %w",
+			name, src.slot, src.slot, src.spec.Flow, connector.ErrPositionLost)
+	}
+	if info.plugin != "pgoutput" {
+		return fmt.Errorf("store %q: slot %q uses plugin %q, not pgoutput", name, src.slot, info.plugin)
+	}
+	return nil
+}
+
+// startReplication opens a replication connection and starts streaming.
+// A slot still held by a previous session (a crashed stream's walsender
+// lingers for a moment) is retried for a few seconds.
+func (src *LogicalSource) startReplication(ctx context.Context, from pglogrepl.LSN) (*pgconn.PgConn, error) {
+	st := src.store
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := pgconn.ConnectConfig(ctx, st.replCfg.Copy())
+		if err != nil {
+			return nil, st.wrapErr(fmt.Errorf("store %q: open replication connection: %w", st.name, err))
+		}
+		err = pglogrepl.StartReplication(ctx, conn, src.slot, from, pglogrepl.StartReplicationOptions{
+			PluginArgs: []string{"proto_version '1'", fmt.Sprintf("publication_names '%s'", src.publication)},
+		})
+		if err == nil {
+			return conn, nil
+		}
+		_ = conn.Close(context.Background())
+		pe, isPg := errorsAsPg(err)
+		switch {
+		case isPg && pe.Code == "55006" && time.Now().Before(deadline): // slot active for another PID
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		case isPg && pe.Code == "42704": // undefined object: dropped meanwhile
+			return nil, src.checkSlot(nil)
+		case isPg && pe.Code == "55000": // invalidated
+			return nil, fmt.Errorf("store %q: slot %q: %s: re-backfill the flow %q: %w",
+				st.name, src.slot, pe.Message, src.spec.Flow, connector.ErrPositionLost)
+		}
+		return nil, st.wrapErr(fmt.Errorf("store %q: start replication on slot %q: %w", st.name, src.slot, err))
+	}
+}
+
+// stream is an open replication stream. Next and Ack are called from one
+// goroutine at a time; the reader goroutine feeds Next through a bounded
+// channel, so memory stays bounded whatever the transaction size.
+type stream struct {
+	src    *LogicalSource
+	r      *reader
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// boundary is the position of the last transaction boundary handed out:
+	// the greatest of the start position, the last commit and the last
+	// heartbeat (minus one, see heartbeatPosition).
+	boundary pglogrepl.LSN
+	inTx     bool // the changes handed out so far end inside a transaction
+	// leftover holds the rest of a chunk that did not fit the last batch;
+	// leftoverCommit ends it when set.
+	leftover       []change.Change
+	leftoverCommit pglogrepl.LSN
+	err            error // sticky: the stream failed
+}
+
+var _ connector.Stream = (*stream)(nil)
+
+// Next returns up to max changes in commit order. A batch that ends on a
+// commit carries its position; one that ends inside a transaction does not.
+// After a second without data it returns an empty, caught-up batch at the
+// last boundary.
+func (s *stream) Next(ctx context.Context, max int) (connector.Batch, error) {
+	if s.err != nil {
+		return connector.Batch{}, s.err
+	}
+	max = maxInt(max, 1)
+	var (
+		b connector.Batch
+		w waits
+	)
+	defer w.stop()
+	for {
+		s.takeLeftover(&b, max)
+		if len(b.Changes) >= max {
+			return s.finish(b, false), nil
+		}
+		it, ok, stop, err := s.receive(ctx, len(b.Changes) > 0, &w)
+		switch {
+		case err != nil:
+			return connector.Batch{}, err
+		case stop:
+			return s.finish(b, len(b.Changes) == 0), nil
+		}
+		if err := s.take(it, ok); err != nil {
+			return connector.Batch{}, err
+		}
+	}
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// waits are the timers of one Next call, started on first need.
+type waits struct{ idle, linger *time.Timer }
+
+func (w *waits) stop() {
+	for _, t := range []*time.Timer{w.idle, w.linger} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+}
+
+// receive waits for the reader's next item. Inside a transaction it waits
+// as long as it takes. At a boundary with changes in hand it takes what is
+// ready and lingers briefly while the server is still sending, so that many
+// small transactions make one batch. With nothing in hand it waits up to
+// idleWait. stop says the batch should be returned as it is.
+func (s *stream) receive(ctx context.Context, have bool, w *waits) (it item, ok, stop bool, err error) {
+	var timeout <-chan time.Time
+	switch {
+	case s.inTx:
+	case have:
+		select {
+		case it, ok = <-s.r.items:
+			return it, ok, false, nil
+		default:
+		}
+		if s.r.idle.Load() {
+			return item{}, false, true, nil
+		}
+		if w.linger == nil {
+			w.linger = time.NewTimer(lingerWait)
+		}
+		timeout = w.linger.C
+	default:
+		if w.idle == nil {
+			w.idle = time.NewTimer(idleWait)
+		}
+		timeout = w.idle.C
+	}
+	select {
+	case it, ok = <-s.r.items:
+		return it, ok, false, nil
+	case <-timeout:
+		return item{}, false, true, nil
+	case <-ctx.Done():
+		return item{}, false, false, ctx.Err()
+	}
+}
+
+// take applies one item from the reader to the stream's state.
+func (s *stream) take(it item, ok bool) error {
+	switch {
+	case !ok:
+		s.err = errors.New("replication stream closed")
+		return s.err
+	case it.err != nil:
+		s.err = s.src.store.wrapErr(fmt.Errorf("store %q: replication stream on slot %q: %w", s.src.store.name, s.src.slot, it.err))
+		return s.err
+	case it.heartbeat != 0:
+		s.advance(heartbeatPosition(it.heartbeat))
+	case len(it.changes) == 0 && it.commit != 0:
+		s.advance(it.commit)
+		s.inTx = false
+	default:
+		s.leftover, s.leftoverCommit = it.changes, it.commit
+		s.inTx = true
+	}
+	return nil
+}
+
+// takeLeftover moves what fits of the pending chunk into b.
+func (s *stream) takeLeftover(b *connector.Batch, max int) {
+	if len(s.leftover) == 0 {
+		return
+	}
+	n := min(max-len(b.Changes), len(s.leftover))
+	b.Changes = append(b.Changes, s.leftover[:n]...)
+	s.leftover = s.leftover[n:]
+	if len(s.leftover) == 0 {
+		s.leftover = nil
+		if s.leftoverCommit != 0 {
+			s.advance(s.leftoverCommit)
+			s.inTx = false
+			s.leftoverCommit = 0
+		}
+	}
+}
+
+func (s *stream) finish(b connector.Batch, idle bool) connector.Batch {
+	if !s.inTx {
+		b.Position = Position{LSN: s.boundary}.Bytes()
+		b.CaughtUp = idle || len(s.r.items) == 0 && len(s.leftover) == 0 && s.r.idle.Load()
+	}
+	return b
+}
+
+func (s *stream) advance(lsn pglogrepl.LSN) {
+	if lsn > s.boundary {
+		s.boundary = lsn
+	}
+}
+
+// heartbeatPosition is the position an idle stream may report after a
+// keepalive at walEnd. Every commit record that starts before walEnd has
+// been delivered, but one may start exactly at walEnd; positions mean
+// "commits at or before here are done", hence one less.
+func heartbeatPosition(walEnd pglogrepl.LSN) pglogrepl.LSN { return walEnd - 1 }
+
+// Ack tells the server that everything up to pos is durably applied: the
+// slot's confirmed position moves there and the WAL before it can go.
+func (s *stream) Ack(_ context.Context, pos change.Position) error {
+	if len(pos) == 0 {
+		return nil
+	}
+	p, err := ParsePosition(pos)
+	if err != nil {
+		return err
+	}
+	s.r.ack(p.LSN)
+	return nil
+}
+
+// Close stops the reader and closes the replication connection.
+func (s *stream) Close() error {
+	s.cancel()
+	<-s.done
+	return nil
+}
+
+// Truncates returns how many TRUNCATEs of the table the stream has seen and
+// not propagated.
+func (s *stream) Truncates() int64 { return s.r.dec.truncates.Load() }
