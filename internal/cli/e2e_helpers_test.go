@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncbridge/syncbridge/internal/testenv"
 	_ "modernc.org/sqlite"
 )
 
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SYNCBRIDGE_AS_MAIN") == "1" {
 		os.Exit(Execute(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	os.Exit(testenv.Run(m))
 }
 
 // env is one test's world: a legacy and a platform SQLite database and a

@@ -300,3 +300,26 @@ var (
 type RowCounter interface {
 	CountRows(ctx context.Context, table string) (int64, error)
 }
+
+// ResumeChecker is implemented by sources that can tell, before anything is
+// set up again, whether a stream can still resume from a checkpointed
+// position (the slot exists and is valid, the log still reaches back to it).
+// The engine calls it for a flow that has a checkpoint, before Prepare, so a
+// dropped slot is reported (wrapping ErrPositionLost) instead of being
+// recreated at the current end of the log, which would skip the gap.
+type ResumeChecker interface {
+	CheckResume(ctx context.Context, from change.Position) error
+}
+
+// CheckpointResetter is implemented by sinks that can forget a flow's
+// checkpoint, so the next run backfills the flow again (`syncbridge reset`).
+type CheckpointResetter interface {
+	ResetCheckpoint(ctx context.Context) error
+}
+
+// CaptureDropper is implemented by stores whose capture holds resources at
+// the source (a replication slot retains WAL): DropCapture removes those of a
+// flow that is gone or being reset.
+type CaptureDropper interface {
+	DropCapture(ctx context.Context, flow string) error
+}

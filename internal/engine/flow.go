@@ -86,14 +86,19 @@ var errConfig = errors.New("configuration")
 // runOnce runs the pipeline from the sink's checkpoint until an error.
 // progressed reports whether anything was committed, to reset the backoff.
 func (f *flowRun) runOnce(ctx context.Context) (progressed bool, err error) {
+	cp, err := f.sink.Checkpoint(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read checkpoint: %w", err)
+	}
+	if rc, ok := f.src.(connector.ResumeChecker); ok && cp != nil {
+		if err := rc.CheckResume(ctx, cp.Position); err != nil {
+			return false, err
+		}
+	}
 	if p, ok := f.src.(connector.Preparer); ok {
 		if err := p.Prepare(ctx); err != nil {
 			return false, fmt.Errorf("prepare capture: %w", err)
 		}
-	}
-	cp, err := f.sink.Checkpoint(ctx)
-	if err != nil {
-		return false, fmt.Errorf("read checkpoint: %w", err)
 	}
 	if cp == nil {
 		pos, err := f.src.Position(ctx)

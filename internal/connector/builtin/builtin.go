@@ -4,12 +4,14 @@ package builtin
 
 import (
 	"github.com/syncbridge/syncbridge/internal/connector"
+	"github.com/syncbridge/syncbridge/internal/connector/postgres"
 	"github.com/syncbridge/syncbridge/internal/connector/sqlite"
 )
 
 // Drivers returns every built-in driver.
 func Drivers() []connector.Driver {
 	return []connector.Driver{
+		postgres.Driver{},
 		sqlite.Driver{},
 	}
 }

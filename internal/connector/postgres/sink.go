@@ -258,3 +258,15 @@ func (tx *sinkTx) finish() {
 	}
 	tx.conn.Release()
 }
+
+// ResetCheckpoint forgets the flow's checkpoint: the next run backfills it.
+func (k *Sink) ResetCheckpoint(ctx context.Context) error {
+	_, err := k.store.pool.Exec(ctx, "DELETE FROM "+k.cpIdent+" WHERE flow = $1", k.spec.Flow)
+	if pe, ok := errorsAsPg(err); ok && pe.Code == "42P01" {
+		return nil
+	}
+	if err != nil {
+		return k.store.wrapErr(fmt.Errorf("store %q: reset checkpoint of %q: %w", k.store.name, k.spec.Flow, err))
+	}
+	return nil
+}

@@ -76,13 +76,13 @@ func (src *LogicalSource) Stream(ctx context.Context, from change.Position) (con
 func (src *LogicalSource) checkSlot(info *slot) error {
 	name := src.store.name
 	if info == nil {
-		return fmt.Errorf("store %q: slot %q no longer exists: re-backfill the flow %q (syncbridge recreates the slot): %w",
+		return fmt.Errorf("store %q: slot %q no longer exists, so changes since the checkpoint may be lost: re-backfill the flow with `syncbridge reset --flow %s` then `syncbridge run` (the slot is recreated): %w",
 			name, src.slot, src.spec.Flow, connector.ErrPositionLost)
 	}
 	if info.walStatus == "lost" {
 		return fmt.Errorf("store %q: slot %q was invalidated (its WAL was removed, see max_slot_wal_keep_size): "+
-			"drop it with SELECT pg_drop_replication_slot('%s') and re-backfill the flow %q: %w",
-			name, src.slot, src.slot, src.spec.Flow, connector.ErrPositionLost)
+			"re-backfill the flow with `syncbridge reset --flow %s --drop-capture` then `syncbridge run`: %w",
+			name, src.slot, src.spec.Flow, connector.ErrPositionLost)
 	}
 	if info.plugin != "pgoutput" {
 		return fmt.Errorf("store %q: slot %q uses plugin %q, not pgoutput", name, src.slot, info.plugin)
@@ -321,3 +321,17 @@ func (s *stream) Close() error {
 // Truncates returns how many TRUNCATEs of the table the stream has seen and
 // not propagated.
 func (s *stream) Truncates() int64 { return s.r.dec.truncates.Load() }
+
+// CheckResume reports a missing or invalidated slot before Prepare could
+// recreate it at the current end of the WAL, which would silently skip the
+// changes since from.
+func (src *LogicalSource) CheckResume(ctx context.Context, from change.Position) error {
+	info, err := src.store.slotInfo(ctx, src.slot)
+	if err != nil {
+		return src.store.wrapErr(fmt.Errorf("store %q: read slot %q: %w", src.store.name, src.slot, err))
+	}
+	if err := src.checkSlot(info); err != nil {
+		return fmt.Errorf("cannot resume from %s: %w", from, err)
+	}
+	return nil
+}

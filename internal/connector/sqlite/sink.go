@@ -597,3 +597,16 @@ func (tx *sinkTx) Rollback() error {
 	}
 	return nil
 }
+
+// ResetCheckpoint forgets the flow's checkpoint: the next run backfills it.
+func (s *Sink) ResetCheckpoint(ctx context.Context) error {
+	cp, err := s.Checkpoint(ctx)
+	if err != nil || cp == nil {
+		return err
+	}
+	sch := quoteIdent(s.schema) + "."
+	if _, err := s.store.db.ExecContext(ctx, `DELETE FROM `+sch+quoteIdent(checkpointTable)+` WHERE flow = ?`, s.spec.Flow); err != nil {
+		return fmt.Errorf("reset checkpoint of %q: %w", s.spec.Flow, err)
+	}
+	return nil
+}

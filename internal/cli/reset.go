@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/syncbridge/syncbridge/internal/engine"
+	"github.com/syncbridge/syncbridge/internal/observe"
+)
+
+func newResetCmd(g *globals) *cobra.Command {
+	var flow string
+	var dropCapture, yes bool
+	cmd := &cobra.Command{
+		Use:   "reset",
+		Short: "Forget a flow's checkpoint so the next run backfills it again",
+		Long: `reset deletes the flow's checkpoint in its target store, so the next run takes
+a new position and backfills the table again (rows already in the target are
+upserted, so nothing is duplicated). Use it when the source can no longer
+resume the flow: a dropped or invalidated replication slot, a pruned trigger
+log. With --drop-capture it also removes what capture holds at the source for
+this flow (the PostgreSQL replication slot and publication, which retain WAL
+while nobody reads them); run it for flows you remove from the config.
+reset takes the flow's lease: stop the instance running it first.`,
+		Example: `  syncbridge reset -c syncbridge.yaml --flow customers --yes
+  syncbridge reset -c syncbridge.yaml --flow customers --drop-capture --yes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if flow == "" {
+				return usageErr(errors.New("--flow is required"))
+			}
+			if !yes {
+				return usageErr(errors.New("reset makes the next run backfill the whole table: pass --yes to confirm"))
+			}
+			cfg, plan, log, err := g.check(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer plan.Close()
+			st, err := g.openState(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			eng := engine.New(plan, st, observe.NewMetrics(), log)
+			did, err := eng.Reset(cmd.Context(), flow, dropCapture)
+			if err != nil {
+				return failedErr(err)
+			}
+			for _, d := range did {
+				fmt.Fprintln(g.stdout, d)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&flow, "flow", "", "the flow to reset (required)")
+	cmd.Flags().BoolVar(&dropCapture, "drop-capture", false, "also drop the flow's capture resources at the source (replication slot, publication)")
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm")
+	return cmd
+}
