@@ -58,6 +58,11 @@ func newProgress(w io.Writer) *progress {
 }
 
 func (p *progress) update(flow string, done, total int64) {
+	p.updateLabel("backfill "+flow, flow, done, total)
+}
+
+// updateLabel draws the bar of id with a description of its own.
+func (p *progress) updateLabel(label, flow string, done, total int64) {
 	if !p.tty {
 		return
 	}
@@ -66,7 +71,7 @@ func (p *progress) update(flow string, done, total int64) {
 	b, ok := p.bars[flow]
 	if !ok {
 		b = progressbar.NewOptions64(total, progressbar.OptionSetWriter(p.w),
-			progressbar.OptionSetDescription("backfill "+flow), progressbar.OptionShowCount(),
+			progressbar.OptionSetDescription(label), progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(), progressbar.OptionSetItsString("rows"),
 			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
 		p.bars[flow] = b

@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/syncbridge/syncbridge/internal/engine"
 	"github.com/syncbridge/syncbridge/internal/observe"
+	"github.com/syncbridge/syncbridge/internal/reconcile"
 	"github.com/syncbridge/syncbridge/internal/server"
 	"github.com/syncbridge/syncbridge/internal/state"
 	"golang.org/x/sync/errgroup"
@@ -59,6 +61,16 @@ A progress bar shows backfills when stderr is a terminal.`,
 			if !noProgress {
 				p := newProgress(g.stderr)
 				eng.Progress, eng.ProgressDone = p.update, p.done
+			}
+			rec := &reconcile.Runner{State: st, Metrics: m, Log: log, Recheck: time.Second}
+			eng.Reconcile = func(ctx context.Context, flow string) error {
+				fp, _ := plan.Flow(flow)
+				rep, err := rec.Run(ctx, fp, fp.Cfg.Reconcile.Repair, false)
+				if err == nil && rep.Drift() {
+					log.Warn("reconciliation found drift", "flow", flow, "missing", len(rep.Missing),
+						"extra", len(rep.Extra), "different", len(rep.Different), "repaired", rep.Repair != nil)
+				}
+				return err
 			}
 			log.Info("starting", "flows", len(plan.Flows), "once", once, "state", cfg.State)
 

@@ -60,6 +60,14 @@ type Flow struct {
 	Poll      Poll     `yaml:"poll"`
 	Batch     Batch    `yaml:"batch"`
 	Retry     Retry    `yaml:"retry"`
+	// Reconcile schedules a diff of the flow inside `run`.
+	Reconcile Reconcile `yaml:"reconcile"`
+}
+
+// Reconcile schedules reconciliation of a flow by `run`.
+type Reconcile struct {
+	Every  Duration `yaml:"every"`  // how often; 0 = never (the default)
+	Repair bool     `yaml:"repair"` // apply corrective changes for the drift found
 }
 
 // Endpoint is one side of a flow.

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/syncbridge/syncbridge/internal/connector"
 )
@@ -38,6 +39,7 @@ func (v *validator) flows() {
 		v.direction(path, f)
 		v.poll(path, f)
 		v.knobs(path, f)
+		v.reconcile(path, f)
 	}
 	v.after(first)
 	v.writers()
@@ -184,5 +186,24 @@ func (v *validator) writers() {
 		if f.Direction == DirectionBoth {
 			claim(fmt.Sprintf("flows[%d].from", i), f.From, i)
 		}
+	}
+}
+
+// MinReconcileEvery bounds scheduled reconciliation: each run reads both
+// stores, so more often than this is a mistake, not a policy.
+const MinReconcileEvery = Duration(time.Minute)
+
+func (v *validator) reconcile(path string, f Flow) {
+	switch e := f.Reconcile.Every; {
+	case e < 0:
+		v.add(path+".reconcile.every", "must not be negative, e.g. 24h")
+	case e > 0 && e < MinReconcileEvery:
+		v.add(path+".reconcile.every", "%s is too often: each run reads both stores; use at least 1m, e.g. 24h", e)
+	}
+	if f.Reconcile.Repair && f.Direction == DirectionBoth {
+		v.add(path+".reconcile.repair", "repair is not supported for direction: both flows yet; set repair: false")
+	}
+	if f.Reconcile.Repair && f.Reconcile.Every == 0 {
+		v.add(path+".reconcile.every", "required when repair is true, e.g. every: 24h")
 	}
 }

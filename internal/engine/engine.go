@@ -25,6 +25,10 @@ type Engine struct {
 	Progress func(flow string, done, total int64)
 	// ProgressDone, when set, is told that a flow's backfill finished.
 	ProgressDone func(flow string)
+	// Reconcile, when set, is called every reconcile.every for each flow
+	// that schedules reconciliation, beside the running flow (not with
+	// Once). Its errors are logged; the flow keeps running.
+	Reconcile func(ctx context.Context, flow string) error
 }
 
 // New returns an engine for plan. It does not start anything.
@@ -114,6 +118,9 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 	for _, name := range held {
 		r := runs[name]
 		fg.Go(func() error { return r.run(fctx) })
+		if every := r.plan.Cfg.Reconcile.Every.D(); every > 0 && e.Reconcile != nil && !opts.Once {
+			fg.Go(func() error { e.reconcileEvery(fctx, name, every); return nil })
+		}
 	}
 	g.Go(func() error {
 		defer close(flowsDone)
@@ -164,6 +171,24 @@ func (e *Engine) renewLeases(ctx context.Context, names []string) error {
 				}
 				return fmt.Errorf("flow %s: lease lost: %w", n, err)
 			}
+		}
+	}
+}
+
+// reconcileEvery runs the Reconcile hook for flow every interval until ctx
+// is done. The first run waits one interval: a freshly started flow is
+// still catching up.
+func (e *Engine) reconcileEvery(ctx context.Context, flow string, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := e.Reconcile(ctx, flow); err != nil && ctx.Err() == nil {
+			e.log.Warn("scheduled reconciliation failed", "flow", flow, "error", err)
 		}
 	}
 }

@@ -27,6 +27,10 @@ type Metrics struct {
 	Conflicts      *prometheus.CounterVec   // flow, policy, outcome
 	FlowUp         *prometheus.GaugeVec     // flow: 1 while the flow's pipeline runs
 	SourceLagBytes *prometheus.GaugeVec     // flow
+
+	ReconcileMismatches *prometheus.GaugeVec // flow, kind (missing, extra, different, moving): found by the last reconciliation
+	ReconcileLastRun    *prometheus.GaugeVec // flow: unix time the last reconciliation finished
+	ReconcileDuration   *prometheus.GaugeVec // flow: how long the last reconciliation took
 }
 
 // NewMetrics creates and registers every collector on a fresh registry,
@@ -83,8 +87,18 @@ func NewMetrics() *Metrics {
 		SourceLagBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "syncbridge_source_lag_bytes", Help: "Bytes of source log retained behind the flow's checkpoint (slot or binlog), where the source can tell.",
 		}, []string{"flow"}),
+		ReconcileMismatches: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "syncbridge_reconcile_mismatches", Help: "Rows the last reconciliation found drifted, by kind (missing, extra, different; moving rows were in flight).",
+		}, []string{"flow", "kind"}),
+		ReconcileLastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "syncbridge_reconcile_last_run_timestamp_seconds", Help: "Unix time the last reconciliation of the flow finished.",
+		}, []string{"flow"}),
+		ReconcileDuration: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "syncbridge_reconcile_duration_seconds", Help: "How long the last reconciliation of the flow took.",
+		}, []string{"flow"}),
 	}
 	reg.MustRegister(m.Captured, m.Applied, m.ApplySeconds, m.BatchSize, m.LagSeconds, m.BackfillRows,
-		m.DLQDepth, m.Parked, m.Retries, m.Errors, m.Filtered, m.EchoSuppressed, m.Conflicts, m.FlowUp, m.SourceLagBytes)
+		m.DLQDepth, m.Parked, m.Retries, m.Errors, m.Filtered, m.EchoSuppressed, m.Conflicts, m.FlowUp, m.SourceLagBytes,
+		m.ReconcileMismatches, m.ReconcileLastRun, m.ReconcileDuration)
 	return m
 }

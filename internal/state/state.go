@@ -50,6 +50,13 @@ type Store interface {
 	// nothing, so a holder that lost its lease cannot free someone else's.
 	ReleaseLease(ctx context.Context, name, holder string) error
 
+	// SaveReport records one reconciliation of a flow. A zero StartedAt
+	// means now; ID is assigned.
+	SaveReport(ctx context.Context, r Report) error
+	// Reports lists the latest reconciliations of a flow ("" = all flows),
+	// newest first, at most limit (at least 1).
+	Reports(ctx context.Context, flow string, limit int) ([]Report, error)
+
 	// Close releases the store's connections. Leases are not released: they
 	// expire, so a crashed holder and a closed one behave alike.
 	Close() error

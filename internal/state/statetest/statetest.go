@@ -36,6 +36,7 @@ func Run(t *testing.T, open Open) {
 		{"LeaseExpiry", testLeaseExpiry},
 		{"LeaseRelease", testLeaseRelease},
 		{"LeaseConcurrent", testLeaseConcurrent},
+		{"Reports", testReports},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
