@@ -46,6 +46,10 @@ func (m *Mapping) Apply(c change.Change) (out change.Change, keep bool, err erro
 	if c.After == nil {
 		return change.Change{}, false, &Error{Flow: m.flow, Err: fmt.Errorf("%s change %s has no row", c.Op, c.ID)}
 	}
+	if m.identity {
+		out.After, out.Before, out.Columns = c.After, c.Before, c.Columns
+		return out, true, nil
+	}
 	var st *evalState
 	if m.eval {
 		st = m.pool.Get().(*evalState)

@@ -42,7 +42,11 @@ type Mapping struct {
 	now       bool     // some program reads the commit time
 	eval      bool     // there is a program to run: Apply needs an evalState
 	srcCols   []string // every source column (for $env)
-	pool      sync.Pool
+	// identity is true when every source column is renamed to itself and
+	// nothing else is computed or filtered: Apply then passes rows through
+	// without rebuilding them, the hot path of plain replication.
+	identity bool
+	pool     sync.Pool
 }
 
 // column is one target column: a rename (prog nil) or an expression.
@@ -108,8 +112,23 @@ func Compile(spec Spec) (*Mapping, error) {
 		return nil, err
 	}
 	m.collectUses()
+	m.identity = m.isIdentity()
 	m.pool.New = func() any { return &evalState{env: make(map[string]any, len(m.used)+1)} }
 	return m, nil
+}
+
+// isIdentity reports whether the mapping renames every source column to
+// itself and does nothing else.
+func (m *Mapping) isIdentity() bool {
+	if m.filter != nil || m.eval || len(m.cols) != len(m.srcCols) {
+		return false
+	}
+	for _, c := range m.cols {
+		if c.prog != nil || c.source != c.target {
+			return false
+		}
+	}
+	return true
 }
 
 // columnsOf is the explicit mapping, or the identity over every source
