@@ -22,7 +22,7 @@ func TestIdentityMappingPassesRowsThrough(t *testing.T) {
 	}
 	for name, spec := range map[string]Spec{
 		"filter":     {Flow: "f", Source: src, Target: src, Filter: `status != "x"`},
-		"subset":     {Flow: "f", Source: src, Target: targetTable()},
+		"subset":     {Flow: "f", Source: src, Columns: cols("cust_id", "cust_id", "cust_nm", "cust_nm")},
 		"expression": {Flow: "f", Source: src, Columns: cols("cust_id", "cust_id", "cust_nm", "lower(cust_nm)")},
 	} {
 		if m := mustCompile(t, spec); m.identity {
