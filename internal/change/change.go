@@ -15,9 +15,10 @@ const (
 	OpUpdate
 	OpDelete
 	OpSnapshot // a row read during backfill
+	OpTruncate // every row of the table was removed; Key and rows are empty
 )
 
-var opNames = [...]string{OpInsert: "insert", OpUpdate: "update", OpDelete: "delete", OpSnapshot: "snapshot"}
+var opNames = [...]string{OpInsert: "insert", OpUpdate: "update", OpDelete: "delete", OpSnapshot: "snapshot", OpTruncate: "truncate"}
 
 func (o Op) String() string {
 	if o > 0 && int(o) < len(opNames) {
@@ -116,4 +117,4 @@ type Change struct {
 }
 
 // IsUpsert reports whether c writes a row (insert, update or snapshot).
-func (c *Change) IsUpsert() bool { return c.Op != OpDelete }
+func (c *Change) IsUpsert() bool { return c.Op != OpDelete && c.Op != OpTruncate }

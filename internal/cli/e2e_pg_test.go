@@ -258,3 +258,31 @@ func countRows(db *sql.DB) int {
 	db.QueryRow(`SELECT count(*) FROM items`).Scan(&n)
 	return n
 }
+
+func TestPostgresTruncateIsPropagated(t *testing.T) {
+	for _, dst := range []string{"postgres", "sqlite"} {
+		t.Run(dst, func(t *testing.T) {
+			e := newPGFlow(t, "postgres", dst, 100)
+			e.insertItems(1, 300)
+			e.mustRun("run", "--once")
+			// One transaction: rows before, the truncate, rows after.
+			e.exec(e.src, `BEGIN; UPDATE items SET name = 'gone' WHERE id = 1; TRUNCATE items; INSERT INTO items VALUES (7, 'after', 1, now(), true, NULL); COMMIT`)
+			e.mustRun("run", "--once")
+			e.same()
+			if n := countRows(e.dst); n != 1 {
+				t.Fatalf("target holds %d rows after TRUNCATE + 1 insert", n)
+			}
+		})
+	}
+	t.Run("ignore", func(t *testing.T) {
+		e := newPGFlow(t, "postgres", "sqlite", 100)
+		e.writeConfig(mustRead(t, e.cfgPath) + "    truncate: ignore\n")
+		e.insertItems(1, 20)
+		e.mustRun("run", "--once")
+		e.exec(e.src, `TRUNCATE items`)
+		e.mustRun("run", "--once")
+		if n := countRows(e.dst); n != 20 {
+			t.Fatalf("truncate: ignore must keep the target's %d rows, got %d", 20, n)
+		}
+	})
+}

@@ -58,8 +58,12 @@ type Flow struct {
 	Conflict  Conflict `yaml:"conflict"`
 	After     []string `yaml:"after"`
 	Poll      Poll     `yaml:"poll"`
-	Batch     Batch    `yaml:"batch"`
-	Retry     Retry    `yaml:"retry"`
+	// Truncate says what a source TRUNCATE does: propagate (default)
+	// deletes every target row in order with the other changes; ignore logs
+	// and counts it (syncbridge_truncates_ignored_total).
+	Truncate string `yaml:"truncate"`
+	Batch    Batch  `yaml:"batch"`
+	Retry    Retry  `yaml:"retry"`
 	// Reconcile schedules a diff of the flow inside `run`.
 	Reconcile Reconcile `yaml:"reconcile"`
 }

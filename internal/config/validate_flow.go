@@ -162,6 +162,9 @@ func (v *validator) knobs(path string, f Flow) {
 	if f.Retry.MaxBackoff < f.Retry.Backoff {
 		v.add(path+".retry.max_backoff", "%s is less than retry.backoff (%s); raise it", f.Retry.MaxBackoff, f.Retry.Backoff)
 	}
+	if f.Truncate != "" && f.Truncate != "propagate" && f.Truncate != "ignore" {
+		v.add(path+".truncate", "%q is not a choice; use propagate (default) or ignore", f.Truncate)
+	}
 }
 
 // writers refuses two flows writing one table: their changes would race with

@@ -323,3 +323,11 @@ type CheckpointResetter interface {
 type CaptureDropper interface {
 	DropCapture(ctx context.Context, flow string) error
 }
+
+// Truncater is implemented by sink transactions that can remove every row
+// of the target table inside the transaction (to apply a source TRUNCATE).
+// A sink without it cannot apply OpTruncate: the engine parks such a change
+// in the dead-letter queue rather than skip it.
+type Truncater interface {
+	Truncate(ctx context.Context) error
+}

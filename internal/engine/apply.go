@@ -9,13 +9,14 @@ import (
 
 	"github.com/syncbridge/syncbridge/internal/change"
 	"github.com/syncbridge/syncbridge/internal/connector"
+	"github.com/syncbridge/syncbridge/internal/observe"
 	"github.com/syncbridge/syncbridge/internal/state"
 	"github.com/syncbridge/syncbridge/internal/transform"
 )
 
 // applyCounts tallies what one apply call did.
 type applyCounts struct {
-	applied    [5]int // by change.Op
+	applied    [6]int // by change.Op
 	lastCommit time.Time
 }
 
@@ -47,6 +48,49 @@ type mapped struct {
 // change to a key that has a parked change; the rest go on. An error return
 // means the transaction must be rolled back and retried.
 func (f *flowRun) apply(ctx context.Context, tx connector.Tx, changes []change.Change) (applyCounts, error) {
+	var counts applyCounts
+	for len(changes) > 0 {
+		i := 0
+		for i < len(changes) && changes[i].Op != change.OpTruncate {
+			i++
+		}
+		c, err := f.applyRows(ctx, tx, changes[:i])
+		counts.add(c)
+		if err != nil || i == len(changes) {
+			return counts, err
+		}
+		if err := f.truncate(ctx, tx, &changes[i]); err != nil {
+			return counts, err
+		}
+		counts.applied[change.OpTruncate]++
+		changes = changes[i+1:]
+	}
+	return counts, nil
+}
+
+// truncate applies a source TRUNCATE in order with the other changes: the
+// rows before it are applied, then every target row is removed. A flow with
+// `truncate: ignore` logs and counts it instead; a sink that cannot truncate
+// parks it, since skipping it silently would leave rows the source dropped.
+func (f *flowRun) truncate(ctx context.Context, tx connector.Tx, c *change.Change) error {
+	if f.plan.Cfg.Truncate == "ignore" {
+		f.m.TruncatesIgnored.WithLabelValues(f.plan.Cfg.Name).Inc()
+		f.log.Warn("source table truncated; not propagated (truncate: ignore)", observe.KeyChangeID, c.ID, observe.KeyPosition, c.Position.String())
+		return nil
+	}
+	t, ok := tx.(connector.Truncater)
+	if !ok {
+		return f.park(ctx, c, fmt.Errorf("the target's driver cannot apply a TRUNCATE; set truncate: ignore on the flow or clear the target yourself, then drop this entry"))
+	}
+	if err := t.Truncate(ctx); err != nil {
+		return fmt.Errorf("apply truncate %s: %w", c.ID, err)
+	}
+	f.log.Warn("source table truncated; target rows deleted", observe.KeyChangeID, c.ID, observe.KeyPosition, c.Position.String())
+	return nil
+}
+
+// applyRows maps and applies row changes (no truncates).
+func (f *flowRun) applyRows(ctx context.Context, tx connector.Tx, changes []change.Change) (applyCounts, error) {
 	var counts applyCounts
 	work := make([]mapped, 0, len(changes))
 	for i := range changes {

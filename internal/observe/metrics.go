@@ -12,21 +12,22 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	Captured       *prometheus.CounterVec   // flow, op
-	Applied        *prometheus.CounterVec   // flow, op
-	ApplySeconds   *prometheus.HistogramVec // flow
-	BatchSize      *prometheus.HistogramVec // flow
-	LagSeconds     *prometheus.GaugeVec     // flow
-	BackfillRows   *prometheus.CounterVec   // flow
-	DLQDepth       *prometheus.GaugeVec     // flow
-	Parked         *prometheus.CounterVec   // flow, reason
-	Retries        *prometheus.CounterVec   // flow
-	Errors         *prometheus.CounterVec   // flow
-	Filtered       *prometheus.CounterVec   // flow
-	EchoSuppressed *prometheus.CounterVec   // flow
-	Conflicts      *prometheus.CounterVec   // flow, policy, outcome
-	FlowUp         *prometheus.GaugeVec     // flow: 1 while the flow's pipeline runs
-	SourceLagBytes *prometheus.GaugeVec     // flow
+	Captured         *prometheus.CounterVec   // flow, op
+	Applied          *prometheus.CounterVec   // flow, op
+	ApplySeconds     *prometheus.HistogramVec // flow
+	BatchSize        *prometheus.HistogramVec // flow
+	LagSeconds       *prometheus.GaugeVec     // flow
+	BackfillRows     *prometheus.CounterVec   // flow
+	DLQDepth         *prometheus.GaugeVec     // flow
+	Parked           *prometheus.CounterVec   // flow, reason
+	Retries          *prometheus.CounterVec   // flow
+	Errors           *prometheus.CounterVec   // flow
+	Filtered         *prometheus.CounterVec   // flow
+	EchoSuppressed   *prometheus.CounterVec   // flow
+	Conflicts        *prometheus.CounterVec   // flow, policy, outcome
+	FlowUp           *prometheus.GaugeVec     // flow: 1 while the flow's pipeline runs
+	SourceLagBytes   *prometheus.GaugeVec     // flow
+	TruncatesIgnored *prometheus.CounterVec   // flow
 
 	ReconcileMismatches *prometheus.GaugeVec // flow, kind (missing, extra, different, moving): found by the last reconciliation
 	ReconcileLastRun    *prometheus.GaugeVec // flow: unix time the last reconciliation finished
@@ -84,6 +85,9 @@ func NewMetrics() *Metrics {
 		FlowUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "syncbridge_flow_up", Help: "1 while the flow's pipeline is running, 0 otherwise.",
 		}, []string{"flow"}),
+		TruncatesIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncbridge_truncates_ignored_total", Help: "Source TRUNCATEs not propagated because the flow says truncate: ignore.",
+		}, []string{"flow"}),
 		SourceLagBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "syncbridge_source_lag_bytes", Help: "Bytes of source log retained behind the flow's checkpoint (slot or binlog), where the source can tell.",
 		}, []string{"flow"}),
@@ -99,6 +103,6 @@ func NewMetrics() *Metrics {
 	}
 	reg.MustRegister(m.Captured, m.Applied, m.ApplySeconds, m.BatchSize, m.LagSeconds, m.BackfillRows,
 		m.DLQDepth, m.Parked, m.Retries, m.Errors, m.Filtered, m.EchoSuppressed, m.Conflicts, m.FlowUp, m.SourceLagBytes,
-		m.ReconcileMismatches, m.ReconcileLastRun, m.ReconcileDuration)
+		m.ReconcileMismatches, m.ReconcileLastRun, m.ReconcileDuration, m.TruncatesIgnored)
 	return m
 }

@@ -53,7 +53,7 @@ type decoder struct {
 	origin     string
 	index      int // of the next change in the transaction
 
-	truncates atomic.Int64 // TRUNCATEs of the flow's table seen (not propagated)
+	truncates atomic.Int64 // TRUNCATEs of the flow's table seen
 }
 
 func newDecoder(s *Store, src *LogicalSource, from pglogrepl.LSN) *decoder {
@@ -99,8 +99,18 @@ func (d *decoder) handle(ctx context.Context, data []byte, c *change.Change) (ev
 		for _, id := range m.RelationIDs {
 			if r := d.rels[id]; r != nil && r.wanted && !d.skip {
 				d.truncates.Add(1)
-				d.store.log.Warn("truncate of a captured table is not propagated; reconcile the target",
-					"table", d.src.spec.Table, "flow", d.src.spec.Flow, "position", Position{LSN: d.commitLSN}.String())
+				*c = change.Change{
+					ID:         d.store.name + ":" + d.commitLSN.String() + ":" + strconv.Itoa(d.index),
+					Flow:       d.src.spec.Flow,
+					Op:         change.OpTruncate,
+					Table:      d.src.spec.Table,
+					CommitTime: d.commitTime,
+					TxID:       d.xid,
+					Position:   Position{LSN: d.commitLSN}.Bytes(),
+					Origin:     d.origin,
+				}
+				d.index++
+				return evChange, nil
 			}
 		}
 	}

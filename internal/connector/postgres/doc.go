@@ -70,8 +70,9 @@
 // old row. TOAST values an UPDATE left unchanged are not sent by the server:
 // such columns are absent from After and Columns, and the sink does not
 // touch them (REPLICA IDENTITY FULL does not change this; the engine can
-// fill them from its base). TRUNCATE is not propagated: it is counted
-// (Truncates) and logged as a warning; reconcile the target.
+// fill them from its base). TRUNCATE of the flow's table is emitted as
+// an OpTruncate change (and counted by Truncates); the sink applies it as a
+// DELETE of every row inside its transaction.
 //
 // The server hears only what is durably applied: standby status updates
 // report the position last acknowledged with Ack (promptly after Ack, every

@@ -270,3 +270,19 @@ func (k *Sink) ResetCheckpoint(ctx context.Context) error {
 	}
 	return nil
 }
+
+var _ connector.Truncater = (*sinkTx)(nil)
+
+// Truncate deletes every row of the target table inside the transaction.
+// DELETE rather than TRUNCATE: it takes no ACCESS EXCLUSIVE lock, so
+// readers of the target are not blocked while the transaction is open.
+func (tx *sinkTx) Truncate(ctx context.Context) error {
+	if tx.done || tx.broken {
+		return errors.New("truncate: transaction is finished or unusable")
+	}
+	if _, err := tx.tx.Exec(ctx, "DELETE FROM "+tx.sink.tbl.ident()); err != nil {
+		tx.broken = true
+		return tx.sink.store.wrapErr(fmt.Errorf("truncate %s: %w", tx.sink.tbl.qualified(), err))
+	}
+	return nil
+}

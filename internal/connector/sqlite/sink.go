@@ -610,3 +610,17 @@ func (s *Sink) ResetCheckpoint(ctx context.Context) error {
 	}
 	return nil
 }
+
+var _ connector.Truncater = (*sinkTx)(nil)
+
+// Truncate deletes every row of the target table inside the transaction
+// (SQLite has no TRUNCATE; DELETE without WHERE is its fast path).
+func (tx *sinkTx) Truncate(ctx context.Context) error {
+	if tx.done {
+		return errors.New("truncate: transaction is finished")
+	}
+	if _, err := tx.s.conn.ExecContext(ctx, "DELETE FROM "+quoteTable(tx.s.spec.Table)); err != nil {
+		return fmt.Errorf("truncate %s: %w", tx.s.spec.Table, err)
+	}
+	return nil
+}
