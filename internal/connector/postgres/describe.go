@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -138,34 +137,7 @@ func (s *Store) describeColumns(ctx context.Context, t *table) error {
 // splitTableName splits "schema.table" or "table"; a part may be double
 // quoted to hold dots ("a.b"."c").
 func splitTableName(name string) (schema, rel string, err error) {
-	var parts []string
-	var cur strings.Builder
-	quoted := false
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c == '"' && quoted && i+1 < len(name) && name[i+1] == '"':
-			cur.WriteByte('"')
-			i++
-		case c == '"':
-			quoted = !quoted
-		case c == '.' && !quoted:
-			parts = append(parts, cur.String())
-			cur.Reset()
-		default:
-			cur.WriteByte(c)
-		}
-	}
-	parts = append(parts, cur.String())
-	switch {
-	case quoted:
-		return "", "", fmt.Errorf("table name %q: unbalanced double quote", name)
-	case len(parts) == 1 && parts[0] != "":
-		return "", parts[0], nil
-	case len(parts) == 2 && parts[0] != "" && parts[1] != "":
-		return parts[0], parts[1], nil
-	}
-	return "", "", fmt.Errorf("table name %q: want \"table\" or \"schema.table\"", name)
+	return connector.SplitTableName(name)
 }
 
 // typeOf returns how values of the type with this OID are carried, looking

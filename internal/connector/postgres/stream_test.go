@@ -370,9 +370,9 @@ func TestIdleAdvancesWithServerWAL(t *testing.T) {
 	}
 }
 
-// TestTruncateNotPropagated documents TRUNCATE: it is counted and logged,
-// not emitted, and the stream goes on.
-func TestTruncateNotPropagated(t *testing.T) {
+// TestTruncateIsEmitted checks TRUNCATE comes out as an OpTruncate change
+// in order with the rows around it, and is counted.
+func TestTruncateIsEmitted(t *testing.T) {
 	e := newEnv(t)
 	ctx := ctxT(t)
 	e.exec("CREATE TABLE t (id int PRIMARY KEY)")
@@ -381,9 +381,9 @@ func TestTruncateNotPropagated(t *testing.T) {
 	e.exec("TRUNCATE t")
 	e.exec("INSERT INTO t VALUES (2)")
 	st := openStream(ctx, t, src, from)
-	cs, _ := readToBoundary(ctx, t, st, 2)
-	if len(cs) != 2 || cs[0].Key.String() != "1" || cs[1].Key.String() != "2" {
-		t.Fatalf("changes = %v, want inserts 1 and 2", cs)
+	cs, _ := readToBoundary(ctx, t, st, 3)
+	if len(cs) != 3 || cs[0].Key.String() != "1" || cs[1].Op != change.OpTruncate || cs[2].Key.String() != "2" {
+		t.Fatalf("changes = %v, want insert 1, truncate, insert 2", cs)
 	}
 	if n := st.(interface{ Truncates() int64 }).Truncates(); n != 1 {
 		t.Errorf("truncates = %d, want 1", n)

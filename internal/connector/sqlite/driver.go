@@ -231,16 +231,18 @@ func describe(ctx context.Context, q queryer, table string) (*connector.Table, e
 	return t, nil
 }
 
-// splitTable splits "main.t" into schema and table. Only the schemas every
-// SQLite connection has ("main", "temp") are recognised as prefixes, so a
-// table whose own name contains a dot still works.
+// splitTable splits a config table name ("t", "main.t", "aux.t" for an
+// attached database) with connector.SplitTableName: a name holding a dot or
+// a quote is written double-quoted ("odd.name"), as for every driver.
 func splitTable(table string) (schema, name string) {
-	if s, n, ok := strings.Cut(table, "."); ok {
-		if ls := strings.ToLower(s); ls == "main" || ls == "temp" {
-			return ls, n
-		}
+	s, n, err := connector.SplitTableName(table)
+	if err != nil {
+		return "main", table // Describe then reports the table as missing
 	}
-	return "main", table
+	if s == "" {
+		s = "main"
+	}
+	return s, n
 }
 
 // quoteIdent quotes one identifier; every identifier in generated SQL goes

@@ -353,7 +353,7 @@ func TestHostileIdentifiers(t *testing.T) {
 	ctx := context.Background()
 	table := `we"ird tab'le`
 	h.exec(t, `CREATE TABLE `+quoteIdent(table)+` ("se""lect" INTEGER PRIMARY KEY, "x; DROP TABLE y; --" TEXT, "order" BLOB)`)
-	src := h.prepared(t, "f", table)
+	src := h.prepared(t, "f", quoteIdent(table)) // config form: quoted
 	from, _ := src.Position(ctx)
 	h.exec(t, `INSERT INTO `+quoteIdent(table)+` VALUES (1, 'a''b', x'00')`)
 	st, _ := src.Stream(ctx, from)
@@ -368,7 +368,7 @@ func TestHostileIdentifiers(t *testing.T) {
 			t.Errorf("column %q = %v, want %v", k, cs[0].After[k], v)
 		}
 	}
-	sk, err := h.store.Sink(ctx, connector.SinkSpec{Flow: "f", Table: "main." + table})
+	sk, err := h.store.Sink(ctx, connector.SinkSpec{Flow: "f", Table: "main." + quoteIdent(table)})
 	if err != nil {
 		t.Fatal(err)
 	}
