@@ -4,6 +4,7 @@ package builtin
 
 import (
 	"github.com/syncbridge/syncbridge/internal/connector"
+	"github.com/syncbridge/syncbridge/internal/connector/mysql"
 	"github.com/syncbridge/syncbridge/internal/connector/postgres"
 	"github.com/syncbridge/syncbridge/internal/connector/sqlite"
 )
@@ -12,6 +13,7 @@ import (
 func Drivers() []connector.Driver {
 	return []connector.Driver{
 		postgres.Driver{},
+		mysql.Driver{},
 		sqlite.Driver{},
 	}
 }
