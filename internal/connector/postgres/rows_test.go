@@ -1,0 +1,69 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/syncbridge/syncbridge/internal/change"
+	"github.com/syncbridge/syncbridge/internal/connector"
+)
+
+// TestCurrentLocksRows: Current returns the rows of the keys that exist and
+// holds them locked until the transaction ends, so a writer that read them
+// can compare-and-set; ReadRows reads the same rows without locks.
+func TestCurrentLocksRows(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	e.exec(`CREATE TABLE acct (a int, b text, v text, PRIMARY KEY (a, b))`,
+		`INSERT INTO acct VALUES (1, 'x', 'one'), (2, 'y', 'two')`)
+	keys := []change.Key{{change.Int(1), change.Text("x")}, {change.Int(2), change.Text("y")}, {change.Int(3), change.Text("z")}}
+
+	rows, err := e.store.(connector.RowReader).ReadRows(ctx, connector.RowsRequest{Table: "acct", Key: []string{"a", "b"}, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows["1|x"]["v"].String() != "one" || rows["2|y"]["v"].String() != "two" {
+		t.Fatalf("ReadRows = %v, want rows 1|x and 2|y", rows)
+	}
+
+	sk, err := e.store.Sink(ctx, connector.SinkSpec{Flow: "acct", Table: "acct", Key: []string{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := sk.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	cur, err := tx.(connector.TxReader).Current(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cur) != 2 || cur["1|x"]["v"].String() != "one" {
+		t.Fatalf("Current = %v, want rows 1|x and 2|y", cur)
+	}
+	// A concurrent writer of a locked row waits for the transaction.
+	done := make(chan error, 1)
+	go func() {
+		c, err := pgxConnect(e.dsn)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close(context.Background())
+		_, err = c.Exec(context.Background(), `UPDATE acct SET v = 'changed' WHERE a = 1`)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a concurrent update of a locked row went through (err %v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Commit(ctx, connector.Checkpoint{Phase: connector.PhaseStream}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
