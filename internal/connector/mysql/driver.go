@@ -138,13 +138,18 @@ func quoteIdent(s string) string {
 	return "`" + strings.ReplaceAll(s, "`", "``") + "`"
 }
 
-// splitTable splits "db.table" into its database and table; a name without
-// a dot is in the DSN's database.
+// splitTable splits a config table name ("t" in the DSN's database, or
+// "db.t") with connector.SplitTableName: a part holding a dot or a quote is
+// written double-quoted ("odd.name"), as for every driver.
 func (s *Store) splitTable(table string) (schema, name string) {
-	if db, t, ok := strings.Cut(table, "."); ok {
-		return db, t
+	db, t, err := connector.SplitTableName(table)
+	if err != nil {
+		return s.defaultDB, table // Describe then reports the table as missing
 	}
-	return s.defaultDB, table
+	if db == "" {
+		db = s.defaultDB
+	}
+	return db, t
 }
 
 // quoteTable quotes a table name as configured, always database-qualified.

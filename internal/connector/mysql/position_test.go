@@ -132,3 +132,17 @@ func TestQuoteIdent(t *testing.T) {
 		t.Errorf("quoteIdent = %s", got)
 	}
 }
+
+func TestSplitTable(t *testing.T) {
+	s := &Store{defaultDB: "app"}
+	for in, want := range map[string]string{
+		"t": "app|t", "db.t": "db|t", `"odd.name"`: "app|odd.name", `db."we""ird"`: `db|we"ird`,
+	} {
+		if db, n := s.splitTable(in); db+"|"+n != want {
+			t.Errorf("splitTable(%s) = %s|%s, want %s", in, db, n, want)
+		}
+	}
+	if got := s.quoteTable("db.we`ird"); got != "`db`.`we``ird`" {
+		t.Errorf("quoteTable = %s", got)
+	}
+}
