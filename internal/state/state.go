@@ -57,6 +57,10 @@ type Store interface {
 	// newest first, at most limit (at least 1).
 	Reports(ctx context.Context, flow string, limit int) ([]Report, error)
 
+	// Both-way flows: the base of each row, the conflict log, intents.
+	BaseStore
+	ConflictLog
+
 	// Close releases the store's connections. Leases are not released: they
 	// expire, so a crashed holder and a closed one behave alike.
 	Close() error

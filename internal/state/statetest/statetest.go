@@ -37,6 +37,10 @@ func Run(t *testing.T, open Open) {
 		{"LeaseRelease", testLeaseRelease},
 		{"LeaseConcurrent", testLeaseConcurrent},
 		{"Reports", testReports},
+		{"BasesRoundTrip", testBasesRoundTrip},
+		{"TombstonesExpire", testTombstonesExpire},
+		{"ConflictLog", testConflictLog},
+		{"Intents", testIntents},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
