@@ -331,3 +331,10 @@ type CaptureDropper interface {
 type Truncater interface {
 	Truncate(ctx context.Context) error
 }
+
+// LagReporter is implemented by stores that can tell how much source log a
+// flow's capture holds back (a replication slot's retained WAL, binlog bytes
+// behind): the syncbridge_source_lag_bytes metric.
+type LagReporter interface {
+	SourceLagBytes(ctx context.Context, flow string) (int64, error)
+}

@@ -113,6 +113,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 	leaseCtx, stopLeases := context.WithCancel(gctx)
 	defer stopLeases()
 	g.Go(func() error { return e.renewLeases(leaseCtx, held) })
+	g.Go(func() error { e.watchSourceLag(leaseCtx, flows); return nil })
 	flowsDone := make(chan struct{})
 	fg, fctx := errgroup.WithContext(leaseCtx)
 	for _, name := range held {

@@ -65,3 +65,10 @@ func (s *Store) CountRows(ctx context.Context, table string) (int64, error) {
 	}
 	return n, nil
 }
+
+var _ connector.LagReporter = (*Store)(nil)
+
+// SourceLagBytes is SlotLag for the engine's source-lag metric.
+func (s *Store) SourceLagBytes(ctx context.Context, flow string) (int64, error) {
+	return s.SlotLag(ctx, flow)
+}
