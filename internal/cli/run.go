@@ -78,7 +78,7 @@ A progress bar shows backfills when stderr is a terminal.`,
 			runCtx, stopHTTP := context.WithCancel(gctx)
 			if cfg.HTTP.Listen != "" && cfg.HTTP.Listen != "off" {
 				srv := &server.Server{Addr: cfg.HTTP.Listen, Token: cfg.HTTP.Token, Gatherer: m.Registry,
-					Ready: readiness(m, plan), Log: log}
+					Ready: readiness(m, plan), Log: log, API: &server.API{State: st, Flows: flowNames(plan)}}
 				grp.Go(func() error { return srv.Run(runCtx) })
 			}
 			grp.Go(func() error {
@@ -124,6 +124,14 @@ func parkedError(ctx context.Context, st state.Store, plan *engine.Plan) error {
 		return failedErr(fmt.Errorf("%d changes are parked in the dead-letter queue: see `syncbridge dlq list`", n))
 	}
 	return nil
+}
+
+func flowNames(plan *engine.Plan) []string {
+	out := make([]string, len(plan.Flows))
+	for i, f := range plan.Flows {
+		out[i] = f.Cfg.Name
+	}
+	return out
 }
 
 // readiness is ready when every flow's pipeline is up.

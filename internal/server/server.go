@@ -1,6 +1,7 @@
 // Package server is syncbridge's single HTTP listener: /metrics for
-// Prometheus, /healthz (the process is alive) and /readyz (every flow's
-// pipeline is running). It binds to loopback by default; bound anywhere else
+// Prometheus, /healthz (the process is alive), /readyz (every flow's
+// pipeline is running) and /api/v1 (read-only JSON of flow status, the
+// dead-letter queue and reconciliation reports). It binds to loopback by default; bound anywhere else
 // it requires a bearer token on everything but the health probes.
 package server
 
@@ -24,6 +25,7 @@ type Server struct {
 	Token    string                // required when Addr is not loopback
 	Gatherer prometheus.Gatherer   // what /metrics exposes
 	Ready    func() (bool, string) // whether /readyz answers 200, and why not
+	API      *API                  // /api/v1, when set
 	Log      *slog.Logger
 }
 
@@ -44,6 +46,9 @@ func IsLoopback(addr string) bool {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})))
+	if s.API != nil {
+		s.API.routes(mux, s.auth)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
