@@ -53,11 +53,15 @@ type Flow struct {
 	Columns Columns `yaml:"columns"`
 	// Filter is an expression over the source row; rows for which it is false
 	// are not synced (an update that leaves the filter deletes the target row).
-	Filter    string   `yaml:"filter"`
-	Direction string   `yaml:"direction"` // one-way (default) | both
-	Conflict  Conflict `yaml:"conflict"`
-	After     []string `yaml:"after"`
-	Poll      Poll     `yaml:"poll"`
+	Filter    string `yaml:"filter"`
+	Direction string `yaml:"direction"` // one-way (default) | both
+	// Reverse maps a `both` flow backwards: source column <- expression
+	// over the target row, for the columns computed by expressions.
+	// Renames invert by themselves; constants need nothing.
+	Reverse  Columns  `yaml:"reverse"`
+	Conflict Conflict `yaml:"conflict"`
+	After    []string `yaml:"after"`
+	Poll     Poll     `yaml:"poll"`
 	// Truncate says what a source TRUNCATE does: propagate (default)
 	// deletes every target row in order with the other changes; ignore logs
 	// and counts it (syncbridge_truncates_ignored_total).
@@ -89,10 +93,27 @@ type Column struct {
 // Columns is an ordered column mapping; it decodes from a YAML mapping.
 type Columns []Column
 
-// Conflict is the conflict policy of a `both` flow.
+// Conflict is the conflict policy of a `both` flow. Column names are the
+// target (to) table's.
 type Conflict struct {
 	Policy    string `yaml:"policy"`    // lww | source-wins | target-wins | owner | merge | rule | manual
 	Timestamp string `yaml:"timestamp"` // target-side column for lww
+	// Columns overrides the policy for single columns: column -> lww |
+	// source-wins | target-wins | owner | manual.
+	Columns  map[string]string `yaml:"columns"`
+	Owner    Owner             `yaml:"owner"`    // for owner (as policy, fallback or column policy)
+	Fallback string            `yaml:"fallback"` // merge: policy for columns both sides changed
+	Rule     string            `yaml:"rule"`     // rule: expression over base, ours and theirs
+	// TombstoneTTL is how long a deletion both sides agreed on is
+	// remembered (default 7d).
+	TombstoneTTL Duration `yaml:"tombstone_ttl"`
+}
+
+// Owner says which store owns what, for the owner policy.
+type Owner struct {
+	Store   string   `yaml:"store"`   // the flow's from or to store
+	Columns []string `yaml:"columns"` // owned columns; empty = the whole row
+	Rows    string   `yaml:"rows"`    // expression over the target row; empty = every row
 }
 
 // Poll configures capture: poll for a flow.

@@ -21,6 +21,7 @@ const (
 	DefaultMaxBackoff     = 30 * time.Second
 	DefaultPollEvery      = time.Minute
 	DefaultPollLag        = 5 * time.Second
+	DefaultTombstoneTTL   = 7 * 24 * time.Hour
 	ListenOff             = "off" // http.listen value that disables the listener
 	DirectionOneWay       = "one-way"
 	DirectionBoth         = "both"
@@ -82,6 +83,9 @@ func (f *Flow) applyDefaults() {
 	}
 	if f.Poll.Lag == 0 {
 		f.Poll.Lag = Duration(DefaultPollLag)
+	}
+	if f.Direction == DirectionBoth && f.Conflict.TombstoneTTL == 0 {
+		f.Conflict.TombstoneTTL = Duration(DefaultTombstoneTTL)
 	}
 }
 

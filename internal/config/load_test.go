@@ -48,7 +48,7 @@ func TestParseContractExample(t *testing.T) {
 			{Target: "updated_at", Source: "upd_ts"},
 		},
 		Direction: DirectionBoth,
-		Conflict:  Conflict{Policy: "lww", Timestamp: "updated_at"},
+		Conflict:  Conflict{Policy: "lww", Timestamp: "updated_at", TombstoneTTL: Duration(DefaultTombstoneTTL)},
 		After:     []string{"accounts"},
 		Poll:      Poll{Column: "upd_ts", Every: Duration(time.Minute), Lag: Duration(DefaultPollLag)},
 		Batch:     Batch{Size: DefaultBatchSize, Linger: Duration(DefaultBatchLinger)},

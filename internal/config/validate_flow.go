@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -110,22 +111,90 @@ func (v *validator) keyAndColumns(path string, f Flow) {
 func (v *validator) direction(path string, f Flow) {
 	switch f.Direction {
 	case DirectionOneWay:
-		if f.Conflict.Policy != "" {
-			v.add(path+".conflict.policy", "only used when direction is both; remove it or set direction: both")
-		}
-		if f.Conflict.Timestamp != "" {
-			v.add(path+".conflict.timestamp", "only used when direction is both; remove it or set direction: both")
+		c := f.Conflict
+		for _, set := range []struct {
+			key string
+			on  bool
+		}{{"conflict.policy", c.Policy != ""}, {"conflict.timestamp", c.Timestamp != ""}, {"conflict.columns", len(c.Columns) > 0},
+			{"conflict.owner", c.Owner.Store != "" || len(c.Owner.Columns) > 0 || c.Owner.Rows != ""},
+			{"conflict.fallback", c.Fallback != ""}, {"conflict.rule", c.Rule != ""}, {"conflict.tombstone_ttl", c.TombstoneTTL != 0},
+			{"reverse", len(f.Reverse) > 0}} {
+			if set.on {
+				v.add(path+"."+set.key, "only used when direction is both; remove it or set direction: both")
+			}
 		}
 	case DirectionBoth:
-		switch {
-		case f.Conflict.Policy == "":
-			v.add(path+".conflict.policy", "required when direction is both; one of: %s", strings.Join(Policies, ", "))
-		case !slices.Contains(Policies, f.Conflict.Policy):
-			v.add(path+".conflict.policy", "unknown policy %q%s; one of: %s", f.Conflict.Policy,
-				didYouMean(f.Conflict.Policy, Policies), strings.Join(Policies, ", "))
-		}
+		v.conflict(path, f)
 	default:
 		v.add(path+".direction", "unknown direction %q; one of: one-way, both", f.Direction)
+	}
+}
+
+// columnPolicies are the policies that can decide a single column.
+var columnPolicies = []string{"lww", "source-wins", "target-wins", "owner", "manual"}
+
+// conflict checks what a `both` flow's conflict settings can be checked
+// for without the tables; the engine checks column names against them.
+func (v *validator) conflict(path string, f Flow) {
+	c := f.Conflict
+	policy := func(key, p string, allowed []string) {
+		switch {
+		case !slices.Contains(Policies, p):
+			v.add(key, "unknown policy %q%s; one of: %s", p, didYouMean(p, allowed), strings.Join(allowed, ", "))
+		case !slices.Contains(allowed, p):
+			v.add(key, "%s decides whole rows, not a column; use one of: %s", p, strings.Join(allowed, ", "))
+		}
+	}
+	if c.Policy == "" {
+		v.add(path+".conflict.policy", "required when direction is both; one of: %s", strings.Join(Policies, ", "))
+	} else {
+		policy(path+".conflict.policy", c.Policy, Policies)
+	}
+	owner := c.Policy == "owner" || c.Fallback == "owner"
+	for _, col := range slices.Sorted(maps.Keys(c.Columns)) {
+		policy(path+"."+renderPath([]string{"conflict", "columns", col}), c.Columns[col], columnPolicies)
+		owner = owner || c.Columns[col] == "owner"
+	}
+	switch {
+	case c.Policy == "merge" && c.Fallback == "":
+		v.add(path+".conflict.fallback", "required by policy merge, for columns both sides changed; one of: %s", strings.Join(columnPolicies, ", "))
+	case c.Policy == "merge":
+		policy(path+".conflict.fallback", c.Fallback, columnPolicies)
+	case c.Fallback != "":
+		v.add(path+".conflict.fallback", "only used by policy merge; remove it")
+	}
+	switch {
+	case c.Policy == "rule" && c.Rule == "":
+		v.add(path+".conflict.rule", `required by policy rule: an expression over base, ours and theirs returning "ours", "theirs", "manual" or a map of columns`)
+	case c.Policy != "rule" && c.Rule != "":
+		v.add(path+".conflict.rule", "only used by policy rule; remove it or set policy: rule")
+	}
+	switch {
+	case owner && c.Owner.Store == "":
+		v.add(path+".conflict.owner.store", "required by the owner policy: the store (%s or %s) that owns the rows", f.From.Store, f.To.Store)
+	case owner && c.Owner.Store != f.From.Store && c.Owner.Store != f.To.Store:
+		v.add(path+".conflict.owner.store", "%q is not a side of this flow; use %s or %s", c.Owner.Store, f.From.Store, f.To.Store)
+	case !owner && (c.Owner.Store != "" || len(c.Owner.Columns) > 0 || c.Owner.Rows != ""):
+		v.add(path+".conflict.owner", "only used by the owner policy; remove it or use policy: owner")
+	}
+	if c.TombstoneTTL < 0 {
+		v.add(path+".conflict.tombstone_ttl", "must not be negative, e.g. 168h")
+	}
+	if f.Filter != "" {
+		v.add(path+".filter", "not supported with direction: both (a row filtered out one way cannot be mapped back); remove it or use direction: one-way")
+	}
+	targets := map[string]bool{}
+	for _, col := range f.Reverse {
+		cp := path + "." + renderPath([]string{"reverse", col.Target})
+		switch {
+		case col.Target == "":
+			v.add(path+".reverse", "a source column has an empty name")
+		case strings.TrimSpace(col.Source) == "":
+			v.add(cp, "empty; write an expression over the target row that gives this source column")
+		case targets[col.Target]:
+			v.add(cp, "listed twice")
+		}
+		targets[col.Target] = true
 	}
 }
 

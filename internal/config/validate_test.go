@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -64,6 +65,31 @@ func TestValidateProblems(t *testing.T) {
 			"flows[0].conflict.policy", `unknown policy "lwww" (did you mean "lww"?)`},
 		{"policy on one-way", func(c *Config) { c.Flows[0].Conflict.Policy = "lww" },
 			"flows[0].conflict.policy", "only used when direction is both"},
+		{"reverse on one-way", func(c *Config) { c.Flows[0].Reverse = Columns{{Target: "a", Source: "b"}} },
+			"flows[0].reverse", "only used when direction is both"},
+		{"merge needs a fallback", func(c *Config) { both(c, "merge") }, "flows[0].conflict.fallback", "required by policy merge"},
+		{"fallback only for merge", func(c *Config) { both(c, "lww"); c.Flows[0].Conflict.Fallback = "lww" },
+			"flows[0].conflict.fallback", "only used by policy merge"},
+		{"column policy decides rows", func(c *Config) {
+			both(c, "lww")
+			c.Flows[0].Conflict.Columns = map[string]string{"email": "merge"}
+		}, "flows[0].conflict.columns.email", "decides whole rows"},
+		{"column policy unknown", func(c *Config) {
+			both(c, "lww")
+			c.Flows[0].Conflict.Columns = map[string]string{"email": "newest"}
+		}, "flows[0].conflict.columns.email", "unknown policy"},
+		{"owner needs a store", func(c *Config) { both(c, "owner") }, "flows[0].conflict.owner.store", "required by the owner policy"},
+		{"owner store is a side", func(c *Config) { both(c, "owner"); c.Flows[0].Conflict.Owner.Store = "crm" },
+			"flows[0].conflict.owner.store", `"crm" is not a side of this flow; use legacy or platform`},
+		{"owner unused", func(c *Config) { both(c, "lww"); c.Flows[0].Conflict.Owner.Store = "legacy" },
+			"flows[0].conflict.owner", "only used by the owner policy"},
+		{"rule needed", func(c *Config) { both(c, "rule") }, "flows[0].conflict.rule", "required by policy rule"},
+		{"rule unused", func(c *Config) { both(c, "lww"); c.Flows[0].Conflict.Rule = `"ours"` },
+			"flows[0].conflict.rule", "only used by policy rule"},
+		{"filter on both", func(c *Config) { both(c, "lww"); c.Flows[0].Filter = "x > 1" },
+			"flows[0].filter", "not supported with direction: both"},
+		{"reverse entry empty", func(c *Config) { both(c, "lww"); c.Flows[0].Reverse = Columns{{Target: "a", Source: " "}} },
+			"flows[0].reverse.a", "empty"},
 		{"after undefined", func(c *Config) { c.Flows[1].After = []string{"acounts"} },
 			"flows[1].after[0]", `flow "acounts" is not defined (did you mean "accounts"?)`},
 		{"after itself", func(c *Config) { c.Flows[0].After = []string{"accounts"} },
@@ -207,4 +233,46 @@ func setStore(c *Config, name string, f func(*Store)) {
 	s := c.Stores[name]
 	f(&s)
 	c.Stores[name] = s
+}
+
+// both makes flows[0] a both-way flow with policy.
+func both(c *Config, policy string) {
+	c.Flows[0].Direction, c.Flows[0].Conflict.Policy = DirectionBoth, policy
+}
+
+// TestParseBothFlow reads every conflict setting of a both-way flow.
+func TestParseBothFlow(t *testing.T) {
+	cfg, err := Parse("both.yaml", []byte(`
+stores:
+  a: {driver: sqlite, dsn: ./a.db, capture: trigger}
+  b: {driver: sqlite, dsn: ./b.db, capture: trigger}
+flows:
+  - name: customers
+    from: {store: a, table: CUST}
+    to: {store: b, table: customers}
+    columns: {id: CUST_ID, full_name: 'CUST_FNM + " " + CUST_LNM'}
+    reverse:
+      CUST_FNM: 'split_part(full_name, " ", 1)'
+      CUST_LNM: 'split_part(full_name, " ", 2)'
+    direction: both
+    conflict:
+      policy: merge
+      fallback: owner
+      timestamp: updated_at
+      columns: {email: source-wins}
+      owner: {store: b, columns: [full_name], rows: 'tier == "gold"'}
+      tombstone_ttl: 24h
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(WithDrivers(drivers...)); err != nil {
+		t.Fatal(err)
+	}
+	f := cfg.Flows[0]
+	c := f.Conflict
+	if len(f.Reverse) != 2 || f.Reverse[1].Target != "CUST_LNM" || c.Fallback != "owner" || c.Columns["email"] != "source-wins" ||
+		c.Owner.Store != "b" || c.Owner.Columns[0] != "full_name" || c.Owner.Rows == "" || c.TombstoneTTL.D() != 24*time.Hour {
+		t.Fatalf("parsed %+v", f)
+	}
 }
