@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -62,5 +63,14 @@ func TestAPIServesStateBehindTheToken(t *testing.T) {
 	}
 	if w := get("/api/v1/flows/customers/reports", "tok"); w.Code != http.StatusOK {
 		t.Errorf("reports: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestDashboardIsServed(t *testing.T) {
+	s := &Server{Gatherer: prometheus.NewRegistry(), API: &API{}}
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	if w.Code != http.StatusOK || !bytes.Contains(w.Body.Bytes(), []byte("/api/v1/flows")) {
+		t.Fatalf("dashboard: %d", w.Code)
 	}
 }

@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	_ "embed"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -18,6 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// dashboard is the single page served at /: it reads /api/v1/flows.
+//
+//go:embed dashboard.html
+var dashboard []byte
 
 // Server serves the HTTP endpoints.
 type Server struct {
@@ -48,6 +54,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", s.auth(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})))
 	if s.API != nil {
 		s.API.routes(mux, s.auth)
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write(dashboard)
+		})
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
