@@ -7,8 +7,8 @@ package server
 
 import (
 	"context"
-	_ "embed"
 	"crypto/subtle"
+	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
