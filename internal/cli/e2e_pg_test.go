@@ -286,3 +286,24 @@ func TestPostgresTruncateIsPropagated(t *testing.T) {
 		}
 	})
 }
+
+// TestPostgresRemovedFlowSlotIsReportedAndDropped renames a flow: the old
+// flow's slot retains WAL, so run warns about it, and the documented reset
+// command drops it.
+func TestPostgresRemovedFlowSlotIsReportedAndDropped(t *testing.T) {
+	e := newPGFlow(t, "postgres", "sqlite", 100)
+	e.insertItems(1, 5)
+	e.mustRun("run", "--once")
+	e.writeConfig(strings.Replace(mustRead(t, e.cfgPath), "name: items", "name: items_v2", 1))
+	out := e.mustRun("run", "--once")
+	if !strings.Contains(out, "syncbridge_items") || !strings.Contains(out, "--drop-capture") {
+		t.Fatalf("run did not warn about the removed flow's slot:\n%s", out)
+	}
+	e.mustRun("reset", "--store", "src", "--flow", "items", "--drop-capture", "--yes")
+	if got := queryRows(t, e.src, `SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'syncbridge_items'`); got[0] != "0" {
+		t.Fatalf("slot of the removed flow still there")
+	}
+	if out := e.mustRun("run", "--once"); strings.Contains(out, "owned by no configured flow") {
+		t.Fatalf("still warning after the drop:\n%s", out)
+	}
+}

@@ -10,7 +10,7 @@ import (
 )
 
 func newResetCmd(g *globals) *cobra.Command {
-	var flow string
+	var flow, store string
 	var dropCapture, yes bool
 	cmd := &cobra.Command{
 		Use:   "reset",
@@ -24,7 +24,8 @@ this flow (the PostgreSQL replication slot and publication, which retain WAL
 while nobody reads them); run it for flows you remove from the config.
 reset takes the flow's lease: stop the instance running it first.`,
 		Example: `  syncbridge reset -c syncbridge.yaml --flow customers --yes
-  syncbridge reset -c syncbridge.yaml --flow customers --drop-capture --yes`,
+  syncbridge reset -c syncbridge.yaml --flow customers --drop-capture --yes
+  syncbridge reset -c syncbridge.yaml --store legacy --flow old_flow --drop-capture --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if flow == "" {
@@ -44,6 +45,17 @@ reset takes the flow's lease: stop the instance running it first.`,
 			}
 			defer st.Close()
 			eng := engine.New(plan, st, observe.NewMetrics(), log)
+			if store != "" {
+				if !dropCapture {
+					return usageErr(errors.New("--store is for flows removed from the config: pass --drop-capture too"))
+				}
+				msg, err := eng.DropRemovedCapture(cmd.Context(), store, flow)
+				if err != nil {
+					return failedErr(err)
+				}
+				fmt.Fprintln(g.stdout, msg)
+				return nil
+			}
 			did, err := eng.Reset(cmd.Context(), flow, dropCapture)
 			if err != nil {
 				return failedErr(err)
@@ -56,6 +68,7 @@ reset takes the flow's lease: stop the instance running it first.`,
 	}
 	cmd.Flags().StringVar(&flow, "flow", "", "the flow to reset (required)")
 	cmd.Flags().BoolVar(&dropCapture, "drop-capture", false, "also drop the flow's capture resources at the source (replication slot, publication)")
+	cmd.Flags().StringVar(&store, "store", "", "with --drop-capture: the source store of a flow no longer in the config")
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm")
 	return cmd
 }

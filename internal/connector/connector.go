@@ -338,3 +338,11 @@ type Truncater interface {
 type LagReporter interface {
 	SourceLagBytes(ctx context.Context, flow string) (int64, error)
 }
+
+// CaptureLister is implemented by stores whose capture holds resources at
+// the source: OrphanCaptures names those that belong to none of the given
+// flows (a flow removed from the config leaves a replication slot retaining
+// WAL until someone drops it).
+type CaptureLister interface {
+	OrphanCaptures(ctx context.Context, flows []string) ([]string, error)
+}

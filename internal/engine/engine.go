@@ -114,6 +114,7 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 	defer stopLeases()
 	g.Go(func() error { return e.renewLeases(leaseCtx, held) })
 	g.Go(func() error { e.watchSourceLag(leaseCtx, flows); return nil })
+	e.warnOrphanCaptures(ctx)
 	flowsDone := make(chan struct{})
 	fg, fctx := errgroup.WithContext(leaseCtx)
 	for _, name := range held {

@@ -34,3 +34,29 @@ func (e *Engine) watchSourceLag(ctx context.Context, flows []*FlowPlan) {
 		}
 	}
 }
+
+// warnOrphanCaptures logs, once at start, capture resources at the source
+// stores that no configured flow owns: an abandoned replication slot keeps
+// WAL on the server's disk until it is dropped.
+func (e *Engine) warnOrphanCaptures(ctx context.Context) {
+	var flows []string
+	for _, fp := range e.plan.Flows {
+		flows = append(flows, fp.Cfg.Name)
+	}
+	for name, st := range e.plan.Stores {
+		cl, ok := st.(connector.CaptureLister)
+		if !ok {
+			continue
+		}
+		orphans, err := cl.OrphanCaptures(ctx, flows)
+		if err != nil {
+			e.log.Warn("list capture resources", "store", name, "error", err)
+			continue
+		}
+		for _, o := range orphans {
+			e.log.Warn("capture resource owned by no configured flow retains source log (WAL grows until it is dropped); "+
+				"drop it with `syncbridge reset --store "+name+" --flow <old flow name> --drop-capture --yes`",
+				"store", name, "resource", o)
+		}
+	}
+}

@@ -15,7 +15,7 @@ import (
 func (e *Engine) Reset(ctx context.Context, flow string, dropCapture bool) ([]string, error) {
 	fp, ok := e.plan.Flow(flow)
 	if !ok {
-		return nil, fmt.Errorf("%w: no flow named %q", errConfig, flow)
+		return nil, fmt.Errorf("%w: no flow named %q; for a flow removed from the config, name its source store: reset --store NAME --flow %s --drop-capture", errConfig, flow, flow)
 	}
 	if err := e.acquire(ctx, leaseName(flow)); err != nil {
 		return nil, fmt.Errorf("flow %s: %w; stop the instance running it first", flow, err)
@@ -47,4 +47,24 @@ func (e *Engine) Reset(ctx context.Context, flow string, dropCapture bool) ([]st
 		return did, fmt.Errorf("record status: %w", err)
 	}
 	return did, nil
+}
+
+// DropRemovedCapture drops the capture resources a flow that is no longer in
+// the config left at a source store (its replication slot and publication).
+func (e *Engine) DropRemovedCapture(ctx context.Context, store, flow string) (string, error) {
+	if _, ok := e.plan.Flow(flow); ok {
+		return "", fmt.Errorf("%w: flow %q is in the config; reset it without --store", errConfig, flow)
+	}
+	st, ok := e.plan.Stores[store]
+	if !ok {
+		return "", fmt.Errorf("%w: no store named %q", errConfig, store)
+	}
+	d, ok := st.(connector.CaptureDropper)
+	if !ok {
+		return "", fmt.Errorf("store %q holds no capture resources to drop", store)
+	}
+	if err := d.DropCapture(ctx, flow); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("store %s: capture resources of removed flow %s dropped", store, flow), nil
 }

@@ -72,3 +72,30 @@ var _ connector.LagReporter = (*Store)(nil)
 func (s *Store) SourceLagBytes(ctx context.Context, flow string) (int64, error) {
 	return s.SlotLag(ctx, flow)
 }
+
+var _ connector.CaptureLister = (*Store)(nil)
+
+// OrphanCaptures lists syncbridge's replication slots in this database that
+// belong to none of flows.
+func (s *Store) OrphanCaptures(ctx context.Context, flows []string) ([]string, error) {
+	owned := map[string]bool{}
+	for _, f := range flows {
+		owned[ObjectName(f)] = true
+	}
+	rows, err := s.pool.Query(ctx, `SELECT slot_name FROM pg_replication_slots
+		WHERE slot_name LIKE 'syncbridge\_%' AND database = current_database() ORDER BY slot_name`)
+	if err != nil {
+		return nil, s.wrapErr(fmt.Errorf("store %q: list replication slots: %w", s.name, err))
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, s.wrapErr(fmt.Errorf("store %q: list replication slots: %w", s.name, err))
+	}
+	var out []string
+	for _, n := range names {
+		if !owned[n] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
