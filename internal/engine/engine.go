@@ -108,6 +108,17 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 			}
 		}
 	}
+	for _, fp := range flows {
+		if fp.Reverse == nil {
+			continue
+		}
+		b, err := e.startReverse(ctx, runs, fp, prior, opts)
+		if err != nil {
+			return fmt.Errorf("flow %s: %w", fp.Cfg.Name, err)
+		}
+		defer b.close()
+		defer runs[fp.Reverse.Cfg.Name].sink.Close()
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	leaseCtx, stopLeases := context.WithCancel(gctx)
@@ -120,6 +131,9 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 	for _, name := range held {
 		r := runs[name]
 		fg.Go(func() error { return r.run(fctx) })
+		if rev, ok := runs[name+ReverseSuffix]; ok {
+			fg.Go(func() error { return rev.run(fctx) })
+		}
 		if every := r.plan.Cfg.Reconcile.Every.D(); every > 0 && e.Reconcile != nil && !opts.Once {
 			fg.Go(func() error { e.reconcileEvery(fctx, name, every); return nil })
 		}

@@ -34,6 +34,12 @@ type flowRun struct {
 	attempts map[string]int // change ID -> failed apply attempts (transient errors)
 	status   state.FlowStatus
 	lastStat time.Time
+
+	// Both-way flows: the state the two pipelines share, the side this one
+	// reads, and how it sees the flow from there. nil for one-way flows.
+	both  *bidi
+	bside side
+	view  *view
 }
 
 // errDone ends a --once run of a flow.
@@ -221,6 +227,9 @@ func (f *flowRun) backfill(ctx context.Context, cp *connector.Checkpoint) (int64
 // applyAndCommit applies changes in one target transaction and commits it
 // with cp.
 func (f *flowRun) applyAndCommit(ctx context.Context, changes []change.Change, cp connector.Checkpoint) error {
+	if f.both != nil {
+		return f.applyAndCommitBoth(ctx, changes, cp)
+	}
 	start := time.Now()
 	tx, err := f.sink.Begin(ctx)
 	if err != nil {

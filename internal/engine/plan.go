@@ -32,7 +32,15 @@ type FlowPlan struct {
 	Mapping   *transform.Mapping
 	Source    connector.SourceSpec
 	Sink      connector.SinkSpec
+	// Reverse is the to→from pipeline of a both-way flow (nil for one-way
+	// flows). Its Cfg is the flow's, turned around: named
+	// "<flow>.reverse", from and to swapped, columns mapped back.
+	Reverse *FlowPlan
+	both    *bothPlan // both-way flows: shared by the two pipelines
 }
+
+// Both reports whether fp is one of the two pipelines of a both-way flow.
+func (fp *FlowPlan) Both() bool { return fp.both != nil }
 
 // Close closes every opened store.
 func (p *Plan) Close() {
@@ -145,6 +153,9 @@ func checkFlow(ctx context.Context, plan *Plan, i int) (*FlowPlan, []error) {
 		if err := cc.CheckCapture(ctx, fp.Source); err != nil {
 			errs = append(errs, problem("stores."+fc.From.Store+".capture", "flow %s: %v", fc.Name, err))
 		}
+	}
+	if len(errs) == 0 && fc.Direction == config.DirectionBoth {
+		errs = append(errs, checkBoth(ctx, plan, fp)...)
 	}
 	if len(errs) > 0 {
 		return nil, errs

@@ -90,6 +90,9 @@ type pendingTx struct {
 // applyStream applies batches, committing at transaction boundaries once the
 // batch is full, the linger time has passed, or no more input is waiting.
 func (f *flowRun) applyStream(ctx context.Context, cp *connector.Checkpoint, in <-chan connector.Batch, acks chan change.Position) (progressed bool, err error) {
+	if f.both != nil {
+		return f.applyStreamBoth(ctx, cp, in, acks)
+	}
 	name := f.plan.Cfg.Name
 	size, linger := f.plan.Cfg.Batch.Size, f.plan.Cfg.Batch.Linger.D()
 	var cur *pendingTx

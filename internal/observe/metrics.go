@@ -28,6 +28,7 @@ type Metrics struct {
 	FlowUp           *prometheus.GaugeVec     // flow: 1 while the flow's pipeline runs
 	SourceLagBytes   *prometheus.GaugeVec     // flow
 	TruncatesIgnored *prometheus.CounterVec   // flow
+	BothSkipped      *prometheus.CounterVec   // flow, reason: changes of both-way flows not applied (superseded, deferred, conflict_parked)
 
 	ReconcileMismatches *prometheus.GaugeVec // flow, kind (missing, extra, different, moving): found by the last reconciliation
 	ReconcileLastRun    *prometheus.GaugeVec // flow: unix time the last reconciliation finished
@@ -85,6 +86,10 @@ func NewMetrics() *Metrics {
 		FlowUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "syncbridge_flow_up", Help: "1 while the flow's pipeline is running, 0 otherwise.",
 		}, []string{"flow"}),
+		BothSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncbridge_both_skipped_total",
+			Help: "Changes of both-way flows not applied: superseded by a later write to the same row, deferred to the other side's pipeline, or held behind a parked conflict.",
+		}, []string{"flow", "reason"}),
 		TruncatesIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "syncbridge_truncates_ignored_total", Help: "Source TRUNCATEs not propagated because the flow says truncate: ignore.",
 		}, []string{"flow"}),
@@ -103,6 +108,6 @@ func NewMetrics() *Metrics {
 	}
 	reg.MustRegister(m.Captured, m.Applied, m.ApplySeconds, m.BatchSize, m.LagSeconds, m.BackfillRows,
 		m.DLQDepth, m.Parked, m.Retries, m.Errors, m.Filtered, m.EchoSuppressed, m.Conflicts, m.FlowUp, m.SourceLagBytes,
-		m.ReconcileMismatches, m.ReconcileLastRun, m.ReconcileDuration, m.TruncatesIgnored)
+		m.ReconcileMismatches, m.ReconcileLastRun, m.ReconcileDuration, m.TruncatesIgnored, m.BothSkipped)
 	return m
 }

@@ -1,0 +1,339 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/syncbridge/syncbridge/internal/change"
+	"github.com/syncbridge/syncbridge/internal/connector"
+	"github.com/syncbridge/syncbridge/internal/state"
+	"github.com/syncbridge/syncbridge/internal/transform"
+)
+
+// unit is one target transaction of a both-way pipeline in progress: the
+// target transaction, and what its decisions will record at commit.
+type unit struct {
+	tx        connector.Tx
+	started   time.Time
+	n         int
+	counts    applyCounts
+	backs     []backWrite
+	bases     map[string]state.Base
+	order     []string // keys of bases in decision order
+	conflicts []state.Conflict
+}
+
+// begin starts a unit: the caller holds the flow's lock.
+func (f *flowRun) beginUnit(ctx context.Context) (*unit, error) {
+	tx, err := f.sink.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	return &unit{tx: tx, started: time.Now(), bases: map[string]state.Base{}}, nil
+}
+
+func (u *unit) setBase(b *state.Base) {
+	if _, ok := u.bases[b.Key]; !ok {
+		u.order = append(u.order, b.Key)
+	}
+	u.bases[b.Key] = *b
+}
+
+// applyBoth decides and applies changes of a both-way pipeline in u. Per
+// key only the latest change whose row is still the source's current row
+// is decided (the others were superseded by later writes, which come
+// later); it is compared with the target's row, read locked in u's
+// transaction, and with the base. See decide.
+func (f *flowRun) applyBoth(ctx context.Context, u *unit, changes []change.Change) error {
+	name := f.plan.Cfg.Name
+	u.n += len(changes)
+	keys, work, err := f.gather(ctx, changes)
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	srcKeys := make([]change.Key, len(keys))
+	for i, k := range keys {
+		srcKeys[i] = work[k].key
+	}
+	rr, ok := f.plan.From.(connector.RowReader)
+	if !ok {
+		return fmt.Errorf("%w: store %s cannot read rows by key (connector.RowReader), which both-way flows need", errConfig, f.plan.Cfg.From.Store)
+	}
+	src, err := rr.ReadRows(ctx, connector.RowsRequest{Table: f.plan.Cfg.From.Table, Key: f.plan.Key, Keys: srcKeys})
+	if err != nil {
+		return fmt.Errorf("read source rows: %w", err)
+	}
+	tr, ok := u.tx.(connector.TxReader)
+	if !ok {
+		return fmt.Errorf("%w: store %s cannot read rows inside a transaction (connector.TxReader), which both-way flows need", errConfig, f.plan.Cfg.To.Store)
+	}
+	cur, err := tr.Current(ctx, srcKeys)
+	if err != nil {
+		return fmt.Errorf("read target rows: %w", err)
+	}
+	bases, err := f.eng.state.Bases(ctx, f.both.fp.Cfg.Name, keys)
+	if err != nil {
+		return fmt.Errorf("read bases: %w", err)
+	}
+	var writes []*verdict
+	var owners []*keyWork
+	for _, ks := range keys {
+		w := work[ks]
+		if _, held := f.both.parked[ks]; held {
+			f.m.BothSkipped.WithLabelValues(name, "conflict_parked").Inc()
+			continue
+		}
+		w.s, w.c = src[ks], cur[ks]
+		if b, ok := bases[ks]; ok {
+			w.base = &b
+		}
+		if !f.pickPart(w) {
+			f.m.BothSkipped.WithLabelValues(name, "superseded").Inc()
+			continue
+		}
+		vd, err := f.view.decide(w)
+		if err != nil {
+			if err := f.park(ctx, w.orig, fmt.Errorf("map: %w", err)); err != nil {
+				return err
+			}
+			continue
+		}
+		switch vd.kind {
+		case vEcho:
+			f.m.EchoSuppressed.WithLabelValues(name).Inc()
+			continue
+		case vDefer:
+			f.m.BothSkipped.WithLabelValues(name, "deferred").Inc()
+			continue
+		case vAgree:
+			f.m.EchoSuppressed.WithLabelValues(name).Inc()
+		}
+		writes, owners = append(writes, &vd), append(owners, w)
+	}
+	return f.applyVerdicts(ctx, u, writes, owners)
+}
+
+// gather drops echoes and truncates, parks what waits behind the
+// dead-letter queue, splits key changes and groups the parts by key (in
+// order of first appearance).
+func (f *flowRun) gather(ctx context.Context, changes []change.Change) ([]string, map[string]*keyWork, error) {
+	name := f.plan.Cfg.Name
+	origins := f.both.origins[f.bside]
+	var keys []string
+	work := map[string]*keyWork{}
+	for i := range changes {
+		c := &changes[i]
+		if c.Origin != "" && origins[c.Origin] {
+			f.m.EchoSuppressed.WithLabelValues(name).Inc()
+			continue
+		}
+		if c.Op == change.OpTruncate {
+			err := errors.New("a TRUNCATE is not applied in a both-way flow (the other side's rows would be conflicts); " +
+				"clear the other side yourself if you mean it, then drop this entry")
+			if err := f.park(ctx, c, err); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		if f.parked.behind(c) {
+			if err := f.park(ctx, c, nil); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		for _, part := range transform.SplitKeyChange(*c, f.plan.Key) {
+			key := part.Key
+			if len(key) != len(f.plan.Key) {
+				row := part.After
+				if row == nil {
+					row = part.Before
+				}
+				k, ok := change.KeyOf(row, f.plan.Key)
+				if !ok {
+					if err := f.park(ctx, c, fmt.Errorf("change has no key: want values for %v", f.plan.Key)); err != nil {
+						return nil, nil, err
+					}
+					break
+				}
+				key = k
+			}
+			ks := key.String()
+			w, ok := work[ks]
+			if !ok {
+				w = &keyWork{key: key, ks: ks}
+				work[ks] = w
+				keys = append(keys, ks)
+			}
+			p := part
+			p.Key = key
+			w.parts = append(w.parts, keyPart{change: &p, orig: c})
+		}
+	}
+	return keys, work, nil
+}
+
+// pickPart chooses the latest part whose row is the source's current row.
+func (f *flowRun) pickPart(w *keyWork) bool {
+	for i := len(w.parts) - 1; i >= 0; i-- {
+		if f.view.matches(w.parts[i].change, w.s) {
+			w.part, w.orig = w.parts[i].change, w.parts[i].orig
+			return true
+		}
+	}
+	return false
+}
+
+// applyVerdicts writes the target side's changes in u's transaction and
+// keeps the rest for commit. A change the target refuses is parked in the
+// dead-letter queue with its key's decision.
+func (f *flowRun) applyVerdicts(ctx context.Context, u *unit, vds []*verdict, ws []*keyWork) error {
+	type pending struct {
+		v *verdict
+		w *keyWork
+	}
+	var todo []pending
+	for i := range vds {
+		todo = append(todo, pending{vds[i], ws[i]})
+	}
+	for len(todo) > 0 {
+		var dst []change.Change
+		var idx []int
+		for i, p := range todo {
+			if p.v.dst != nil {
+				dst = append(dst, *p.v.dst)
+				idx = append(idx, i)
+			}
+		}
+		var ae *connector.ApplyError
+		if len(dst) > 0 {
+			if err := u.tx.Apply(ctx, dst); err != nil && !asApplyError(err, &ae) {
+				return fmt.Errorf("apply: %w", err)
+			}
+		}
+		done := len(todo)
+		if ae != nil {
+			done = idx[ae.Index]
+		}
+		for _, p := range todo[:done] {
+			f.record(u, p.v, p.w)
+		}
+		if ae == nil {
+			return nil
+		}
+		bad := todo[done]
+		if !ae.Permanent {
+			f.attempts[bad.w.orig.ID]++
+			if f.attempts[bad.w.orig.ID] < f.plan.Cfg.Retry.MaxAttempts {
+				return fmt.Errorf("apply change %s: %w", bad.w.orig.ID, ae.Err)
+			}
+		}
+		if err := f.park(ctx, bad.w.orig, ae.Err); err != nil {
+			return err
+		}
+		todo = todo[done+1:]
+	}
+	return nil
+}
+
+// record keeps what a verdict leaves for commit.
+func (f *flowRun) record(u *unit, v *verdict, w *keyWork) {
+	if v.dst != nil {
+		u.counts.applied[v.dst.Op]++
+		if w.part.CommitTime.After(u.counts.lastCommit) {
+			u.counts.lastCommit = w.part.CommitTime
+		}
+	}
+	if v.back != nil {
+		u.backs = append(u.backs, backWrite{Key: w.ks, Change: *v.back, Pre: w.s})
+	}
+	if v.conflict != nil {
+		c := *v.conflict
+		c.Flow, c.At = f.both.fp.Cfg.Name, time.Now().UTC()
+		u.conflicts = append(u.conflicts, c)
+	}
+	if v.base != nil {
+		u.setBase(v.base)
+	}
+}
+
+// commitBoth commits u with cp. The order makes a crash at any point
+// recoverable (see bidi.recoverIntents): the intent is saved, then the
+// target transaction commits with cp, then the write-backs commit with the
+// intent's token, then the bases and conflicts are recorded and the intent
+// removed. Write-backs are applied only where the source's row is still the
+// one decided on: a write there since goes to the next decision instead.
+func (f *flowRun) commitBoth(ctx context.Context, u *unit, cp connector.Checkpoint) (err error) {
+	b := f.both
+	defer func() {
+		if err != nil {
+			u.tx.Rollback()
+			b.recover = true
+		}
+	}()
+	if len(u.bases) == 0 && len(u.conflicts) == 0 && len(u.backs) == 0 {
+		if err := u.tx.Commit(ctx, cp); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}
+	d := intentData{Checkpoint: cp, Conflicts: u.conflicts}
+	var xtx connector.Tx
+	if len(u.backs) > 0 {
+		d.Token = f.plan.Cfg.Name + ":" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		if xtx, err = b.wb[f.bside].Begin(ctx); err != nil {
+			return fmt.Errorf("begin write-back: %w", err)
+		}
+		defer xtx.Rollback()
+		kept, err := b.applyBacks(ctx, xtx, u.backs)
+		if err != nil {
+			return err
+		}
+		var backs []backWrite
+		for _, w := range u.backs {
+			if kept[w.Key] {
+				backs = append(backs, w)
+			} else {
+				delete(u.bases, w.Key)
+			}
+		}
+		d.Backs = backs
+	}
+	for _, k := range u.order {
+		if base, ok := u.bases[k]; ok {
+			d.Bases = append(d.Bases, base)
+		}
+	}
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode intent: %w", err)
+	}
+	flow := b.fp.Cfg.Name
+	if err := f.eng.state.SaveIntent(ctx, state.Intent{Name: f.plan.Cfg.Name, Flow: flow, Data: data}); err != nil {
+		return fmt.Errorf("save intent: %w", err)
+	}
+	if err := u.tx.Commit(ctx, cp); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if xtx != nil {
+		if err := xtx.Commit(ctx, b.tokenCheckpoint(f.bside, d.Token)); err != nil {
+			return fmt.Errorf("commit write-back: %w", err)
+		}
+		u.counts.applied[change.OpUpdate] += len(d.Backs)
+	}
+	if err := f.eng.state.FinishIntent(ctx, flow, f.plan.Cfg.Name, d.Bases, d.Conflicts); err != nil {
+		return fmt.Errorf("record bases: %w", err)
+	}
+	b.noteConflicts(d.Conflicts)
+	for _, c := range d.Conflicts {
+		if c.Status == state.ConflictParked {
+			f.log.Warn("conflict parked for an operator", "key", c.Key, "reason", c.Reason)
+		}
+	}
+	return nil
+}
+
+func asApplyError(err error, ae **connector.ApplyError) bool { return errors.As(err, ae) }
