@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAfterOrdersBackfills backfills orders only after customers, into a
@@ -61,4 +62,23 @@ func TestPollCapture(t *testing.T) {
 	if got[1] != want[1] || !strings.Contains(got[1], "changed") || !strings.Contains(got[8], "changed") {
 		t.Fatalf("updates not applied: %v", got)
 	}
+}
+
+// TestPollOnceDoesNotWaitAnInterval: a CronJob run with capture: poll must
+// exit once caught up, not after a whole poll.every.
+func TestPollOnceDoesNotWaitAnInterval(t *testing.T) {
+	e := newEnv(t, 100)
+	cfg := fmt.Sprintf(baseConfig, 100)
+	cfg = strings.Replace(cfg, "capture: trigger", "capture: poll", 1)
+	cfg += "    poll: {column: UPD_TS, every: 1m, lag: 1s}\n"
+	e.writeConfig(cfg)
+	e.insertCustomers(1, 10)
+	start := time.Now()
+	e.mustRun("run", "--once")
+	e.insertCustomers(100, 10)
+	e.mustRun("run", "--once")
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("two --once runs took %v: a poll interval was waited out", d)
+	}
+	sameRows(t, e.legacyRows(), e.platformRows())
 }
