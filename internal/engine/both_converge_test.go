@@ -238,7 +238,9 @@ func sqliteSides(e *bothEnv) [2]*writeSide {
 				key, tag, tag+"@l", at.Format(stampLayout))
 			return err
 		},
-		delete: func(db *sql.DB, key int) (bool, error) { return deleted(db.Exec(`DELETE FROM CUST_MSTR WHERE CUST_ID = ?`, key)) },
+		delete: func(db *sql.DB, key int) (bool, error) {
+			return deleted(db.Exec(`DELETE FROM CUST_MSTR WHERE CUST_ID = ?`, key))
+		},
 		dump: func(db *sql.DB) (map[int]string, error) {
 			return dumpRows(db, `SELECT CUST_ID, CUST_FNM || ' ' || CUST_LNM, coalesce(EMAIL_ADR, ''), UPD_TS FROM CUST_MSTR`)
 		},
@@ -251,7 +253,9 @@ func sqliteSides(e *bothEnv) [2]*writeSide {
 				key, tag+" V", tag+"@p", at.Format(stampLayout))
 			return err
 		},
-		delete: func(db *sql.DB, key int) (bool, error) { return deleted(db.Exec(`DELETE FROM customers WHERE id = ?`, key)) },
+		delete: func(db *sql.DB, key int) (bool, error) {
+			return deleted(db.Exec(`DELETE FROM customers WHERE id = ?`, key))
+		},
 		dump: func(db *sql.DB) (map[int]string, error) {
 			return dumpRows(db, `SELECT id, full_name, coalesce(email, ''), updated_at FROM customers`)
 		},

@@ -38,12 +38,12 @@ type verdictKind int
 
 // The verdicts.
 const (
-	vEcho  verdictKind = iota + 1 // the source holds the agreed row: nothing new
-	vAgree                        // the target already holds the mapped row: record the agreement
-	vApply                        // write the target
-	vDefer                        // the target's deletion is in flight: its own pipeline decides
-	vDecided                      // a conflict, decided (writes as the verdict says)
-	vPark                         // a conflict parked for an operator
+	vEcho    verdictKind = iota + 1 // the source holds the agreed row: nothing new
+	vAgree                          // the target already holds the mapped row: record the agreement
+	vApply                          // write the target
+	vDefer                          // the target's deletion is in flight: its own pipeline decides
+	vDecided                        // a conflict, decided (writes as the verdict says)
+	vPark                           // a conflict parked for an operator
 )
 
 // keyWork is one key of a batch, with what both sides hold now.
@@ -52,10 +52,10 @@ type keyWork struct {
 	ks    string
 	parts []keyPart      // the batch's changes to the key, in order
 	part  *change.Change // the latest change to the key whose row is the source's current row
-	orig *change.Change // the source change part came from, for the dead-letter queue
-	s    change.Row     // the source side's row now (nil: absent)
-	c    change.Row     // the target side's row now, locked (nil: absent)
-	base *state.Base    // nil: none
+	orig  *change.Change // the source change part came from, for the dead-letter queue
+	s     change.Row     // the source side's row now (nil: absent)
+	c     change.Row     // the target side's row now, locked (nil: absent)
+	base  *state.Base    // nil: none
 }
 
 // keyPart is one change to a key, and the source change it is part of (an
