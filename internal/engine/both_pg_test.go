@@ -60,7 +60,9 @@ func pgLegacySide(db *sql.DB) *writeSide {
 				key, tag, tag+"@l", at)
 			return err
 		},
-		delete: func(db *sql.DB, key int) (bool, error) { return deleted(db.Exec(`DELETE FROM cust_mstr WHERE cust_id = $1`, key)) },
+		delete: func(db *sql.DB, key int) (bool, error) {
+			return deleted(db.Exec(`DELETE FROM cust_mstr WHERE cust_id = $1`, key))
+		},
 		dump: func(db *sql.DB) (map[int]string, error) {
 			return dumpRows(db, `SELECT cust_id, cust_fnm || ' ' || cust_lnm, coalesce(email_adr, ''), upd_ts FROM cust_mstr`)
 		},
@@ -76,7 +78,9 @@ func pgPlatformSide(db *sql.DB) *writeSide {
 				key, tag+" V", tag+"@p", at)
 			return err
 		},
-		delete: func(db *sql.DB, key int) (bool, error) { return deleted(db.Exec(`DELETE FROM customers WHERE id = $1`, key)) },
+		delete: func(db *sql.DB, key int) (bool, error) {
+			return deleted(db.Exec(`DELETE FROM customers WHERE id = $1`, key))
+		},
 		dump: func(db *sql.DB) (map[int]string, error) {
 			return dumpRows(db, `SELECT id, full_name, coalesce(email, ''), updated_at FROM customers`)
 		},
