@@ -53,6 +53,7 @@ type convergence struct {
 	perSide int           // writes per second per side
 	dur     time.Duration // how long the writers write
 	lww     bool          // check every row against the lww oracle
+	manual  bool          // resolve parked conflicts (taking the to side) before comparing
 }
 
 // stampLayout is how the writers write and the dumps render times.
@@ -169,6 +170,20 @@ func (c *convergence) run(t *testing.T) {
 		applied += n
 		conflicts += counterSum(rm.Conflicts)
 		idle = n == 0
+	}
+	if c.manual {
+		parked, err := c.st.Conflicts(ctx, c.plan.Flows[0].Cfg.Name, state.ConflictParked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng := engine.New(c.plan, c.st, observe.NewMetrics(), log)
+		for _, p := range parked {
+			if _, err := eng.ResolveConflict(ctx, p.Flow, p.Seq, engine.TakeTo, nil); err != nil {
+				t.Fatalf("resolve %d: %v", p.Seq, err)
+			}
+		}
+		t.Logf("%d conflicts parked and resolved by taking the to side", len(parked))
+		idle = counterSum(runOnce().Applied) == 0
 	}
 	drained := time.Since(written)
 	if !idle {
@@ -335,10 +350,12 @@ func TestBothConvergePolicies(t *testing.T) {
 		`{policy: owner, owner: {store: platform, columns: [email]}}`,
 		`{policy: rule, rule: 'ours == nil || theirs == nil ? "source" : ours.email < theirs.email ? "ours" : "theirs"'}`,
 		`{policy: lww}`, // commit times
+		`{policy: manual}`,
 	} {
 		t.Run(policy, func(t *testing.T) {
 			e := newBothEnv(t, policy)
-			c := &convergence{plan: e.plan, st: e.st, sides: sqliteSides(e), keys: 30, perSide: 100, dur: 2 * time.Second}
+			c := &convergence{plan: e.plan, st: e.st, sides: sqliteSides(e), keys: 30, perSide: 100, dur: 2 * time.Second,
+				manual: strings.Contains(policy, "manual")}
 			c.run(t)
 		})
 	}

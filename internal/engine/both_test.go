@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -271,4 +272,84 @@ func counterSum(c interface {
 		}
 	}
 	return sum
+}
+
+// TestBothManual: a conflict under manual is parked with both versions and
+// the base; the key is held on both sides until an operator takes one side
+// (or a merged row), which goes to both; then the key syncs again.
+func TestBothManual(t *testing.T) {
+	e := newBothEnv(t, `{policy: manual}`)
+	ctx := context.Background()
+	mustExec(t, e.legacy, `INSERT INTO CUST_MSTR VALUES (1, 'Ann', 'Lee', 'ann@x', ?), (2, 'Bob', 'Ray', 'bob@x', ?)`, ts(1), ts(1))
+	e.once()
+	e.converged()
+	mustExec(t, e.legacy, `UPDATE CUST_MSTR SET EMAIL_ADR = 'legacy@x' WHERE CUST_ID = 1`)
+	mustExec(t, e.platform, `UPDATE customers SET email = 'platform@x' WHERE id = 1`)
+	mustExec(t, e.platform, `UPDATE customers SET email = 'bob@new' WHERE id = 2`)
+	e.once()
+	parked, err := e.st.Conflicts(ctx, "customers", state.ConflictParked)
+	if err != nil || len(parked) != 1 {
+		t.Fatalf("parked conflicts = %+v, %v; want one for key 1", parked, err)
+	}
+	p := parked[0]
+	if p.Key != "1" || p.Base["email"].String() != "ann@x" || p.Winner != "none" ||
+		p.Ours == nil || p.Theirs == nil || p.Ours["email"].String() == p.Theirs["email"].String() {
+		t.Fatalf("parked conflict lacks its versions: %+v", p)
+	}
+	l, pl := e.rows()
+	if l[0] == pl[0] || l[1] != pl[1] || !strings.Contains(pl[1], "bob@new") {
+		t.Fatalf("key 1 must stay as each side has it, key 2 must sync:\n%v\n%v", l, pl)
+	}
+	// Held: a later change to key 1 does not cross while it is parked.
+	mustExec(t, e.platform, `UPDATE customers SET full_name = 'Ann Held' WHERE id = 1`)
+	e.once()
+	if l, _ := e.rows(); strings.Contains(l[0], "Held") {
+		t.Fatal("a change to a key with a parked conflict crossed over")
+	}
+
+	eng := engine.New(e.plan, e.st, observe.NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	got, err := eng.ResolveConflict(ctx, "customers", p.Seq, engine.TakeTo, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != state.ConflictResolved || got.Winner != "to" {
+		t.Fatalf("resolved = %+v", got)
+	}
+	rows := e.converged()
+	if !strings.Contains(rows[0], "Ann Held | platform@x") {
+		t.Fatalf("taking to must carry the to side's current row (with the edit made while parked): %v", rows)
+	}
+	if _, err := eng.ResolveConflict(ctx, "customers", p.Seq, engine.TakeTo, nil); !errors.Is(err, state.ErrNotParked) {
+		t.Fatalf("resolving twice = %v, want ErrNotParked", err)
+	}
+	// Synced again, and no echo of the resolution.
+	mustExec(t, e.legacy, `UPDATE CUST_MSTR SET EMAIL_ADR = 'again@x' WHERE CUST_ID = 1`)
+	e.once()
+	if rows := e.converged(); !strings.Contains(rows[0], "again@x") {
+		t.Fatalf("key 1 does not sync after the resolution: %v", rows)
+	}
+
+	// A merged row: the operator's columns over the to side's row.
+	mustExec(t, e.legacy, `UPDATE CUST_MSTR SET CUST_FNM = 'Bobby' WHERE CUST_ID = 2`)
+	mustExec(t, e.platform, `UPDATE customers SET full_name = 'Robert Ray' WHERE id = 2`)
+	e.once()
+	parked, _ = e.st.Conflicts(ctx, "customers", state.ConflictParked)
+	if len(parked) != 1 || parked[0].Key != "2" {
+		t.Fatalf("parked = %+v, want key 2", parked)
+	}
+	fp, _ := e.plan.Flow("customers")
+	merged, err := engine.ParseRow(fp, []byte(`{"full_name": "Rob Ray", "updated_at": "2026-03-01T12:00:30Z"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.ResolveConflict(ctx, "customers", parked[0].Seq, engine.TakeMerged, merged); err != nil {
+		t.Fatal(err)
+	}
+	if rows := e.converged(); !strings.Contains(rows[1], "2 | Rob Ray | bob@new | "+ts(30)) {
+		t.Fatalf("merged row not on both sides: %v", rows)
+	}
+	e.once()
+	if n := counterSum(e.metrics.Applied); n != 0 {
+		t.Fatalf("a run after resolutions applied %v changes", n)
+	}
 }
