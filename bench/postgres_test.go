@@ -91,6 +91,29 @@ flows:
 	return p, st, observe.NewMetrics()
 }
 
+// sameTable fails the benchmark unless table t holds the same rows in both
+// databases: a run that stops early must not pass for a fast one.
+func sameTable(b *testing.B, src, dst string) {
+	ctx := context.Background()
+	sum := func(dsn string) (n int64, digest string) {
+		c, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close(ctx)
+		err = c.QueryRow(ctx, "SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY id)), '') FROM t").Scan(&n, &digest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return n, digest
+	}
+	sn, sd := sum(src)
+	dn, dd := sum(dst)
+	if sn != dn || sd != dd {
+		b.Fatalf("target differs from source: %d rows (md5 %s) vs %d rows (md5 %s)", dn, dd, sn, sd)
+	}
+}
+
 func once(b *testing.B, p *engine.Plan, st state.Store, m *observe.Metrics) time.Duration {
 	start := time.Now()
 	eng := engine.New(p, st, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -128,6 +151,9 @@ func BenchmarkPostgresBackfill(b *testing.B) {
 
 		p, st, m := plan(b, b.TempDir(), src, dst, 5000)
 		took := once(b, p, st, m)
+		b.StopTimer()
+		sameTable(b, src, dst)
+		b.StartTimer()
 		b.ReportMetric(float64(n)/pipeTook.Seconds(), "pipe-rows/s")
 		b.ReportMetric(float64(n)/took.Seconds(), "syncbridge-rows/s")
 		b.ReportMetric(pipeTook.Seconds()/took.Seconds(), "ratio")
@@ -175,6 +201,9 @@ func BenchmarkPostgresCatchUp(b *testing.B) {
 		}
 		decode := time.Since(start)
 		took := once(b, p, st, m)
+		b.StopTimer()
+		sameTable(b, src, dst)
+		b.StartTimer()
 		exec1(b, src, "SELECT pg_drop_replication_slot('bench_slot')")
 		b.ReportMetric(decode.Seconds(), "pg_recvlogical-s")
 		b.ReportMetric(took.Seconds(), "syncbridge-s")

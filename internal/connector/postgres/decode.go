@@ -49,6 +49,7 @@ type decoder struct {
 	skip       bool
 	xid        string
 	commitLSN  pglogrepl.LSN // from Begin: the LSN of the commit record
+	commitEnd  pglogrepl.LSN // from Commit: the end of the commit record
 	commitTime time.Time
 	origin     string
 	index      int // of the next change in the transaction
@@ -84,7 +85,7 @@ func (d *decoder) handle(ctx context.Context, data []byte, c *change.Change) (ev
 		return evNone, nil
 	case *pglogrepl.CommitMessage:
 		d.inTx = false
-		d.commitLSN = m.CommitLSN
+		d.commitLSN, d.commitEnd = m.CommitLSN, m.TransactionEndLSN
 		if d.skip {
 			return evNone, nil
 		}

@@ -79,9 +79,15 @@
 // 10 s, and whenever the server asks). Once every transaction handed out is
 // acknowledged and none is in progress, the reader reports the WAL end of
 // the last keepalive instead, so an idle flow on a busy server does not hold
-// WAL back: every commit before that end belonged to other tables. Idle
-// streams return an empty, caught-up batch after a second, positioned at
-// that keepalive's end minus one (a commit may start exactly at it). A
+// WAL back: every commit before that end belonged to other tables. A batch
+// is caught up only when the stream has reached the server's WAL position
+// as read (pg_current_wal_lsn) when it last ran dry: a server decoding a
+// large transaction sends nothing for a while, which is not the same as
+// having nothing. A stream that runs dry reads that position, asks for a
+// keepalive and returns an empty, caught-up batch as soon as the
+// keepalive's WAL end reaches it (so a --once run has no idle tail), else
+// after a second; the batch is positioned at the keepalive's end minus one
+// (a commit may start exactly at it). A
 // server that is shutting down waits until its clients confirm the end of
 // WAL; when the stream cannot (changes delivered but not yet applied) it
 // closes itself after a burst of such requests, so the shutdown proceeds and

@@ -37,8 +37,8 @@ const (
 type item struct {
 	changes []change.Change
 	// commit, when set, ends the transaction the changes belong to: it is
-	// the LSN of its commit record.
-	commit pglogrepl.LSN
+	// the LSN of its commit record, and end the LSN just past that record.
+	commit, end pglogrepl.LSN
 	// heartbeat, when set, is the server's WAL position from a keepalive
 	// received outside any transaction: every transaction whose commit
 	// record starts before it has been delivered.
@@ -58,6 +58,7 @@ type reader struct {
 	ackWake chan struct{} // signalled by ack, capacity 1
 	wake    atomic.Pointer[context.CancelFunc]
 	idle    atomic.Bool // the last read window passed without data, outside a transaction
+	ping    atomic.Bool // Next wants a keepalive now (see requestKeepalive)
 
 	// Owned by the reader goroutine.
 	received     pglogrepl.LSN // WAL start of the last data message
@@ -115,6 +116,16 @@ func (r *reader) ack(lsn pglogrepl.LSN) {
 	case r.ackWake <- struct{}{}:
 	default:
 	}
+	if c := r.wake.Load(); c != nil {
+		(*c)()
+	}
+}
+
+// requestKeepalive asks the reader to have the server send a keepalive at
+// once: its WAL end tells Next how far the server has read, so a caught-up
+// stream can say so without waiting for the server's own keepalives.
+func (r *reader) requestKeepalive() {
+	r.ping.Store(true)
 	if c := r.wake.Load(); c != nil {
 		(*c)()
 	}
@@ -275,7 +286,7 @@ func (r *reader) xlogData(ctx context.Context, xld pglogrepl.XLogData) error {
 		}
 		r.pending = append(r.pending, c)
 	case evCommit:
-		if err := r.push(ctx, item{changes: r.pending, commit: r.dec.commitLSN}); err != nil {
+		if err := r.push(ctx, item{changes: r.pending, commit: r.dec.commitLSN, end: r.dec.commitEnd}); err != nil {
 			return err
 		}
 		r.pushedCommit = r.dec.commitLSN
@@ -314,6 +325,9 @@ func (r *reader) maybeSendStatus(ctx context.Context, replyRequested bool) error
 	select {
 	case <-r.ackWake:
 	default:
+	}
+	if r.ping.Swap(false) {
+		replyRequested = true
 	}
 	if !replyRequested && r.flushPosition() == r.sentFlush && time.Since(r.lastStatus) < statusInterval {
 		return nil

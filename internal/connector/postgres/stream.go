@@ -62,6 +62,7 @@ func (src *LogicalSource) Stream(ctx context.Context, from change.Position) (con
 		cancel:   cancel,
 		done:     make(chan struct{}),
 		boundary: fromLSN,
+		seen:     max(fromLSN+1, acked),
 	}
 	go func() {
 		defer close(s.done)
@@ -145,15 +146,26 @@ type stream struct {
 	// leftoverCommit ends it when set.
 	leftover       []change.Change
 	leftoverCommit pglogrepl.LSN
+	leftoverEnd    pglogrepl.LSN
 	err            error // sticky: the stream failed
+
+	// seen is how far the server is known to have decoded: every commit
+	// record that starts before it has been handed out (the end of the last
+	// commit, the WAL end of a keepalive between transactions). walEnd is
+	// the server's WAL position read when the stream last ran dry: once
+	// seen reaches it, everything committed before that read is handed out
+	// and the stream is caught up.
+	seen, walEnd pglogrepl.LSN
+	lastDry      time.Time // when Next last returned an empty batch early (see dry)
 }
 
 var _ connector.Stream = (*stream)(nil)
 
 // Next returns up to max changes in commit order. A batch that ends on a
 // commit carries its position; one that ends inside a transaction does not.
-// After a second without data it returns an empty, caught-up batch at the
-// last boundary.
+// With nothing to hand out it returns an empty batch at the last boundary,
+// as soon as the stream has caught up with the server's WAL position (see
+// dry) or after a second, caught up or not.
 func (s *stream) Next(ctx context.Context, max int) (connector.Batch, error) {
 	if s.err != nil {
 		return connector.Batch{}, s.err
@@ -167,14 +179,19 @@ func (s *stream) Next(ctx context.Context, max int) (connector.Batch, error) {
 	for {
 		s.takeLeftover(&b, max)
 		if len(b.Changes) >= max {
-			return s.finish(b, false), nil
+			return s.finish(b), nil
+		}
+		if len(b.Changes) == 0 && !s.inTx {
+			if done, err := s.dry(ctx, &w); err != nil || done {
+				return s.finish(b), err
+			}
 		}
 		it, ok, stop, err := s.receive(ctx, len(b.Changes) > 0, &w)
 		switch {
 		case err != nil:
 			return connector.Batch{}, err
 		case stop:
-			return s.finish(b, len(b.Changes) == 0), nil
+			return s.finish(b), nil
 		}
 		if err := s.take(it, ok); err != nil {
 			return connector.Batch{}, err
@@ -189,8 +206,13 @@ func maxInt(a, b int) int {
 	return b
 }
 
-// waits are the timers of one Next call, started on first need.
-type waits struct{ idle, linger *time.Timer }
+// waits are the timers of one Next call, started on first need, and what
+// dry decided in it.
+type waits struct {
+	idle, linger *time.Timer
+	checked      bool // dry read the server's WAL position
+	early        bool // and may return as soon as the stream reaches it
+}
 
 func (w *waits) stop() {
 	for _, t := range []*time.Timer{w.idle, w.linger} {
@@ -198,6 +220,46 @@ func (w *waits) stop() {
 			t.Stop()
 		}
 	}
+}
+
+// dry runs while Next has nothing in hand between transactions. Once per
+// call it reads the server's WAL position (when the stream has reached the
+// last one read) and, while the stream is behind it, asks for a keepalive,
+// whose WAL end shows how far the server has decoded. It reports done when
+// the stream has reached that position: everything committed before the
+// read is handed out, and Next returns a caught-up batch at once instead of
+// after idleWait, so a --once run ends without an idle tail. It does so at
+// most once per idleWait, so that a stream whose table is quiet on a busy
+// server does not spin.
+func (s *stream) dry(ctx context.Context, w *waits) (done bool, err error) {
+	if !w.checked {
+		w.checked = true
+		if s.seen >= s.walEnd {
+			if err := s.readWALEnd(ctx); err != nil {
+				return false, err
+			}
+		}
+		w.early = time.Since(s.lastDry) >= idleWait
+		if w.early && s.seen < s.walEnd {
+			s.r.requestKeepalive()
+		}
+	}
+	return w.early && s.seen >= s.walEnd, nil
+}
+
+// readWALEnd reads the server's current WAL position into walEnd.
+func (s *stream) readWALEnd(ctx context.Context) error {
+	st := s.src.store
+	var text string
+	if err := st.pool.QueryRow(ctx, `SELECT pg_current_wal_lsn()::text`).Scan(&text); err != nil {
+		return st.wrapErr(fmt.Errorf("store %q: read wal position: %w", st.name, err))
+	}
+	lsn, err := pglogrepl.ParseLSN(text)
+	if err != nil {
+		return err
+	}
+	s.walEnd = max(s.walEnd, lsn)
+	return nil
 }
 
 // receive waits for the reader's next item. Inside a transaction it waits
@@ -249,11 +311,11 @@ func (s *stream) take(it item, ok bool) error {
 		return s.err
 	case it.heartbeat != 0:
 		s.advance(heartbeatPosition(it.heartbeat))
+		s.seen = max(s.seen, it.heartbeat)
 	case len(it.changes) == 0 && it.commit != 0:
-		s.advance(it.commit)
-		s.inTx = false
+		s.committed(it.commit, it.end)
 	default:
-		s.leftover, s.leftoverCommit = it.changes, it.commit
+		s.leftover, s.leftoverCommit, s.leftoverEnd = it.changes, it.commit, it.end
 		s.inTx = true
 	}
 	return nil
@@ -270,19 +332,33 @@ func (s *stream) takeLeftover(b *connector.Batch, max int) {
 	if len(s.leftover) == 0 {
 		s.leftover = nil
 		if s.leftoverCommit != 0 {
-			s.advance(s.leftoverCommit)
-			s.inTx = false
-			s.leftoverCommit = 0
+			s.committed(s.leftoverCommit, s.leftoverEnd)
+			s.leftoverCommit, s.leftoverEnd = 0, 0
 		}
 	}
 }
 
-func (s *stream) finish(b connector.Batch, idle bool) connector.Batch {
+// finish positions a batch that ends between transactions. It is caught up
+// when the stream has reached the server's WAL position last read and
+// nothing else is waiting: a server still decoding a large transaction
+// sends nothing for a while, which is not the same as having nothing.
+func (s *stream) finish(b connector.Batch) connector.Batch {
 	if !s.inTx {
 		b.Position = Position{LSN: s.boundary}.Bytes()
-		b.CaughtUp = idle || len(s.r.items) == 0 && len(s.leftover) == 0 && s.r.idle.Load()
+		b.CaughtUp = s.walEnd != 0 && s.seen >= s.walEnd && len(s.r.items) == 0 && len(s.leftover) == 0
+		if len(b.Changes) == 0 {
+			s.lastDry = time.Now()
+		}
 	}
 	return b
+}
+
+// committed notes that the transaction whose commit record spans
+// [commit, end) has been handed out.
+func (s *stream) committed(commit, end pglogrepl.LSN) {
+	s.advance(commit)
+	s.seen = max(s.seen, end)
+	s.inTx = false
 }
 
 func (s *stream) advance(lsn pglogrepl.LSN) {

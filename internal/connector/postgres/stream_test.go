@@ -424,3 +424,47 @@ func TestSuppressCaptureMarksOrigin(t *testing.T) {
 		}
 	}
 }
+
+// TestCaughtUpOnlyAfterServerDecoded checks that a stream is not reported
+// caught up while the server is still decoding a large transaction (it
+// sends nothing for a while), and that once everything is handed out the
+// caught-up batch comes at once rather than after an idle wait: a --once
+// run stops exactly when it has applied everything, neither before nor
+// a second after.
+func TestCaughtUpOnlyAfterServerDecoded(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	e.exec("CREATE TABLE t (id int PRIMARY KEY, v text)")
+	src, from := logicalSource(ctx, t, e, "caught", "t")
+	const rows = 300_000
+	e.exec(fmt.Sprintf("INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(1, %d) g", rows))
+	e.exec("INSERT INTO t VALUES (0, 'last')")
+	st := openStream(ctx, t, src, from)
+	got := 0
+	for got < rows+1 {
+		b, err := st.Next(ctx, 5000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += len(b.Changes)
+		if b.CaughtUp && got < rows+1 {
+			t.Fatalf("batch caught up after %d of %d changes: the server was still decoding", got, rows+1)
+		}
+	}
+	start := time.Now()
+	for {
+		b, err := st.Next(ctx, 5000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Changes) > 0 {
+			t.Fatalf("unexpected changes after the last: %d", len(b.Changes))
+		}
+		if b.CaughtUp {
+			break
+		}
+	}
+	if d := time.Since(start); d > 700*time.Millisecond {
+		t.Errorf("caught up %v after the last change; want it at once, not after an idle wait", d)
+	}
+}
