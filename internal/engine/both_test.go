@@ -21,35 +21,9 @@ import (
 	"github.com/syncbridge/syncbridge/internal/connector"
 	"github.com/syncbridge/syncbridge/internal/connector/builtin"
 	"github.com/syncbridge/syncbridge/internal/engine"
+	"github.com/syncbridge/syncbridge/internal/engine/bothtest"
 	"github.com/syncbridge/syncbridge/internal/observe"
 	"github.com/syncbridge/syncbridge/internal/state"
-)
-
-// The both-way test world: a legacy table and a platform table with
-// different shapes. full_name is computed from two legacy columns and mapped
-// back by reverse:; the rest are renames.
-const (
-	legacyBothSchema = `CREATE TABLE CUST_MSTR (
-  CUST_ID INTEGER PRIMARY KEY, CUST_FNM TEXT NOT NULL, CUST_LNM TEXT NOT NULL, EMAIL_ADR TEXT, UPD_TS DATETIME)`
-	platformBothSchema = `CREATE TABLE customers (
-  id INTEGER PRIMARY KEY, full_name TEXT NOT NULL, email TEXT, updated_at DATETIME, note TEXT)`
-	bothFlowYAML = `
-  - name: customers
-    from: {store: legacy, table: CUST_MSTR}
-    to: {store: platform, table: customers}
-    key: [CUST_ID]
-    columns:
-      id: CUST_ID
-      full_name: CUST_FNM + " " + CUST_LNM
-      email: EMAIL_ADR
-      updated_at: UPD_TS
-    reverse:
-      CUST_FNM: split_part(full_name, " ", 1)
-      CUST_LNM: split_part(full_name, " ", 2)
-    direction: both
-    batch: {size: 200, linger: 5ms}
-    conflict: %s
-`
 )
 
 // bothEnv is one both-way test: two SQLite files, a state file, a plan.
@@ -69,14 +43,14 @@ func newBothEnv(t testing.TB, conflict string) *bothEnv {
 	e := &bothEnv{t: t, dir: dir}
 	e.legacy = openBenchDB(t, filepath.Join(dir, "legacy.db"))
 	e.platform = openBenchDB(t, filepath.Join(dir, "platform.db"))
-	mustExec(t, e.legacy, legacyBothSchema)
-	mustExec(t, e.platform, platformBothSchema)
+	mustExec(t, e.legacy, bothtest.SQLiteLegacySchema)
+	mustExec(t, e.platform, bothtest.SQLitePlatformSchema)
 	e.plan, e.st = planFor(t, dir, `
 state: ./state.db
 stores:
   legacy: {driver: sqlite, dsn: ./legacy.db, capture: trigger}
   platform: {driver: sqlite, dsn: ./platform.db, capture: trigger}
-flows:`+fmt.Sprintf(bothFlowYAML, conflict))
+flows:`+fmt.Sprintf(bothtest.FlowSQLiteLegacy, conflict))
 	return e
 }
 
