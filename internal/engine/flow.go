@@ -172,6 +172,9 @@ func (f *flowRun) backfill(ctx context.Context, cp *connector.Checkpoint) (int64
 	}
 	f.log.Info("backfill started", "resume_after", cp.BackfillKey.String(), "rows_done", cp.BackfillRows, "rows_total", total)
 	f.setPhase(ctx, "backfill", nil)
+	if cs, ok := f.bulkCopy(); ok {
+		return f.backfillBulk(ctx, cp, cs, total)
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
 	chunks := make(chan []change.Change, 1)

@@ -45,3 +45,8 @@ func (m *Mapping) ReadsAll() bool { return m.all }
 
 // Filtered reports whether the mapping has a row filter.
 func (m *Mapping) Filtered() bool { return m.filter != nil }
+
+// Identity reports whether the mapping copies every source column to the
+// target column of the same name and does nothing else: no expression, no
+// rename, no filter. Rows then pass through unchanged.
+func (m *Mapping) Identity() bool { return m.identity }

@@ -100,6 +100,18 @@
 // DropCapture removes the slot and publication of a removed flow, SlotLag
 // reports how much WAL a slot retains.
 //
+// # Backfill
+//
+// Snapshot reads key-ordered chunks with a keyset SELECT (snapshot.go).
+// For a flow whose target is PostgreSQL too, whose mapping is the identity
+// and whose target columns have the source's declared types, the engine
+// backfills in bulk instead (bulk.go, connector.CopySource and CopyTx): the
+// same keyset SELECT with text results is written out as COPY text without
+// decoding a value (COPY itself cannot take the key as a bind parameter),
+// and the sink COPYs it straight into the table under a savepoint. When a
+// key is already there the savepoint is rolled back and the chunk, and every
+// later one, goes through the staging table and INSERT ... ON CONFLICT.
+//
 // # Poll capture (`capture: poll`)
 //
 // The shared sqlpoll package polls an updated_at (or version) column; this

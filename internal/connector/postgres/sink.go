@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -58,6 +59,9 @@ type Sink struct {
 
 	cpMu    sync.Mutex
 	cpReady bool
+	// copyConflicts is set once a bulk COPY met a key the table already
+	// had: later chunks go through the staging table (see CopyUpsert).
+	copyConflicts atomic.Bool
 }
 
 var _ connector.Sink = (*Sink)(nil)

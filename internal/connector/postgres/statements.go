@@ -240,7 +240,6 @@ func (w *copyWriter) row(row change.Row, cols []string) {
 			w.buf.WriteByte('\t')
 		}
 		v := row[c]
-		var text []byte
 		switch v.Kind {
 		case change.KindText, change.KindDecimal, change.KindJSON, change.KindUUID, change.KindTime, change.KindUnknown:
 			w.scratch = append(w.scratch[:0], v.String()...)
@@ -251,27 +250,7 @@ func (w *copyWriter) row(row change.Row, cols []string) {
 				continue
 			}
 		}
-		text = w.scratch
-		start := 0
-		for j, ch := range text {
-			var esc string
-			switch ch {
-			case '\\':
-				esc = `\\`
-			case '\n':
-				esc = `\n`
-			case '\r':
-				esc = `\r`
-			case '\t':
-				esc = `\t`
-			default:
-				continue
-			}
-			w.buf.Write(text[start:j])
-			w.buf.WriteString(esc)
-			start = j + 1
-		}
-		w.buf.Write(text[start:])
+		w.buf.Write(appendCopyText(w.buf.AvailableBuffer(), w.scratch))
 	}
 	w.buf.WriteByte('\n')
 }
