@@ -56,7 +56,9 @@ type errBulkRejected struct {
 	err  error
 }
 
-func (e *errBulkRejected) Error() string { return fmt.Sprintf("bulk copy of %d rows: %v", e.rows, e.err) }
+func (e *errBulkRejected) Error() string {
+	return fmt.Sprintf("bulk copy of %d rows: %v", e.rows, e.err)
+}
 func (e *errBulkRejected) Unwrap() error { return e.err }
 
 // backfillBulk is backfill by CopyChunk and CopyUpsert: the same key-ordered

@@ -97,7 +97,7 @@ func sameRows(t *testing.T, got, want []string) {
 // TestBackfillBulkCopiesExactly checks that a PostgreSQL to PostgreSQL
 // backfill of an identity flow goes by bulk copy, over several chunks, and
 // that the target ends identical, value for value, for every common type:
-// NULL vs '', COPY's special characters, numerics beyond float, NaN and
+// NULL vs the empty string, COPY's special characters, numerics beyond float, NaN and
 // infinities, timestamps to the microsecond and out of Go's range, bytea,
 // arrays, JSON, unicode.
 func TestBackfillBulkCopiesExactly(t *testing.T) {
