@@ -229,6 +229,9 @@ func (p *parkedKeys) add(c *change.Change) {
 func (p *parkedKeys) behind(c *change.Change) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.first) == 0 {
+		return false // the common case: no key string to build
+	}
 	first, ok := p.first[c.Key.String()]
 	if !ok {
 		return false

@@ -93,7 +93,6 @@ func (f *flowRun) applyStream(ctx context.Context, cp *connector.Checkpoint, in 
 	if f.both != nil {
 		return f.applyStreamBoth(ctx, cp, in, acks)
 	}
-	name := f.plan.Cfg.Name
 	size, linger := f.plan.Cfg.Batch.Size, f.plan.Cfg.Batch.Linger.D()
 	var cur *pendingTx
 	defer func() {
@@ -109,9 +108,7 @@ func (f *flowRun) applyStream(ctx context.Context, cp *connector.Checkpoint, in 
 		case <-ctx.Done():
 			return progressed, ctx.Err()
 		}
-		for _, c := range b.Changes {
-			f.m.Captured.WithLabelValues(name, c.Op.String()).Inc()
-		}
+		f.countCaptured(b.Changes)
 		if len(b.Changes) > 0 {
 			if cur == nil {
 				tx, err := f.sink.Begin(ctx)
@@ -168,6 +165,22 @@ func (f *flowRun) applyStream(ctx context.Context, cp *connector.Checkpoint, in 
 		if cur == nil && f.once && f.reachedTarget(b) {
 			f.flushStatus(ctx, *cp)
 			return progressed, errDone
+		}
+	}
+}
+
+// countCaptured adds changes to the captured metric, one update per op
+// rather than per change.
+func (f *flowRun) countCaptured(changes []change.Change) {
+	var n [8]int
+	for i := range changes {
+		if op := changes[i].Op; int(op) < len(n) {
+			n[op]++
+		}
+	}
+	for op, k := range n {
+		if k > 0 {
+			f.m.Captured.WithLabelValues(f.plan.Cfg.Name, change.Op(op).String()).Add(float64(k))
 		}
 	}
 }

@@ -255,17 +255,16 @@ func queueUpserts(b *pgx.Batch, tg *target, g upsertGroup) {
 	}
 }
 
-// copyUpserts writes a group through the staging table.
+// copyUpserts writes a group with COPY: a group of inserts straight into
+// the table, falling back to the staging table when a key is there already
+// (a replay after a restart), any other through the staging table.
 func (tx *sinkTx) copyUpserts(ctx context.Context, g upsertGroup) error {
-	if err := tx.copyToStage(ctx, g.cols, len(g.rows), func(w *copyWriter, i int) {
-		w.row(g.rows[i], g.cols)
-	}); err != nil {
-		return err
+	w := tx.sink.copyBuf()
+	for _, r := range g.rows {
+		w.row(r, g.cols)
 	}
-	b := &pgx.Batch{}
-	b.Queue(tx.sink.tg.upsertFromStage(g.cols))
-	b.Queue(tx.sink.tg.clearStage())
-	return tx.flush(ctx, b)
+	_, err := tx.copyRows(ctx, w.buf.Bytes(), g.cols, g.inserts)
+	return err
 }
 
 // copyDeletes deletes keys through the staging table.
@@ -294,9 +293,9 @@ func (tx *sinkTx) copyToStage(ctx context.Context, cols []string, n int, row fun
 		}
 		tx.staged = true
 	}
-	var w copyWriter
+	w := tx.sink.copyBuf()
 	for i := 0; i < n; i++ {
-		row(&w, i)
+		row(w, i)
 	}
 	_, err := tx.conn.Conn().PgConn().CopyFrom(ctx, &w.buf, tg.copyStage(cols))
 	return err

@@ -144,59 +144,71 @@ func appendCopyText(dst, text []byte) []byte {
 // CopyFormat is "postgres-text".
 func (k *Sink) CopyFormat() string { return copyFormat }
 
-// CopyUpsert writes COPY text rows as upserts. It first COPYs them straight
-// into the table under a savepoint: a backfill mostly fills keys the target
-// lacks, and then that is all the work there is, as fast as COPY. When a key
-// is already there (a re-backfill, rows written meanwhile) the savepoint is
-// rolled back and the rows go through the staging table and INSERT ... ON
-// CONFLICT, as do every later call on this sink. See connector.CopyTx.
+// CopyUpsert writes COPY text rows as upserts: straight into the table
+// while no key has been met that the table already had, through the
+// staging table after that (see copyRows). See connector.CopyTx.
 func (tx *sinkTx) CopyUpsert(ctx context.Context, data []byte, cols []string) error {
 	if tx.done || tx.broken {
 		return errors.New("copy: transaction is finished or unusable")
 	}
-	tg := tx.sink.tg
 	for _, c := range cols {
-		if _, ok := tg.types[c]; !ok {
+		if _, ok := tx.sink.tg.types[c]; !ok {
 			return fmt.Errorf("copy into %s: column %q does not exist or cannot be written", tx.sink.tbl.qualified(), c)
 		}
 	}
-	if len(data) == 0 {
-		return nil
+	conflict, err := tx.copyRows(ctx, data, cols, !tx.sink.copyConflicts.Load())
+	if conflict {
+		tx.sink.copyConflicts.Store(true)
 	}
+	if err != nil {
+		return tx.fail(err)
+	}
+	return nil
+}
+
+// copyRows writes COPY text rows holding cols as upserts. With direct it
+// first COPYs them straight into the table under a savepoint: rows of new
+// keys (a backfill, a transaction of inserts) need nothing more, and that
+// is as fast as COPY gets. When a key is already there the savepoint is
+// rolled back (conflict is then true) and the rows go through the staging
+// table and INSERT ... ON CONFLICT, as they do without direct. Errors are
+// the server's, unwrapped, for the caller's savepoint handling.
+func (tx *sinkTx) copyRows(ctx context.Context, data []byte, cols []string, direct bool) (conflict bool, err error) {
+	if len(data) == 0 {
+		return false, nil
+	}
+	tg := tx.sink.tg
 	pg := tx.conn.Conn().PgConn()
-	if !tx.sink.copyConflicts.Load() {
+	if direct {
 		if err := tx.exec(ctx, "SAVEPOINT syncbridge_copy"); err != nil {
-			return tx.fail(err)
+			return false, err
 		}
 		_, err := pg.CopyFrom(ctx, bytes.NewReader(data), "COPY "+tg.ident+" ("+quoteList(cols)+") FROM STDIN")
 		if err == nil {
-			if err := tx.exec(ctx, "RELEASE SAVEPOINT syncbridge_copy"); err != nil {
-				return tx.fail(err)
-			}
-			return nil
+			return false, tx.exec(ctx, "RELEASE SAVEPOINT syncbridge_copy")
 		}
 		if pe, ok := errorsAsPg(err); !ok || pe.Code != "23505" {
-			return tx.fail(err)
+			return false, err
 		}
+		conflict = true
 		if err := tx.exec(ctx, "ROLLBACK TO SAVEPOINT syncbridge_copy"); err != nil {
-			return tx.fail(err)
+			return conflict, err
 		}
-		tx.sink.copyConflicts.Store(true)
+		if err := tx.exec(ctx, "RELEASE SAVEPOINT syncbridge_copy"); err != nil {
+			return conflict, err
+		}
 	}
 	if !tx.staged {
 		if err := tx.exec(ctx, tg.createStage()); err != nil {
-			return tx.fail(err)
+			return conflict, err
 		}
 		tx.staged = true
 	}
 	if _, err := pg.CopyFrom(ctx, bytes.NewReader(data), tg.copyStage(cols)); err != nil {
-		return tx.fail(err)
+		return conflict, err
 	}
 	b := &pgx.Batch{}
 	b.Queue(tg.upsertFromStage(cols))
 	b.Queue(tg.clearStage())
-	if err := tx.flush(ctx, b); err != nil {
-		return tx.fail(err)
-	}
-	return nil
+	return conflict, tx.flush(ctx, b)
 }

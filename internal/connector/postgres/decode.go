@@ -27,6 +27,9 @@ const (
 type relation struct {
 	wanted bool // the flow's table
 	cols   []relColumn
+	// names are the carried columns in table order: the Columns of every
+	// change whose tuple has them all, shared (read-only) by those changes.
+	names []string
 }
 
 type relColumn struct {
@@ -53,6 +56,10 @@ type decoder struct {
 	commitTime time.Time
 	origin     string
 	index      int // of the next change in the transaction
+	// idPrefix ("<store>:<commit LSN>:") and pos are the same for every
+	// change of the transaction: made once at Begin, shared by its changes.
+	idPrefix string
+	pos      change.Position
 
 	truncates atomic.Int64 // TRUNCATEs of the flow's table seen
 }
@@ -82,6 +89,8 @@ func (d *decoder) handle(ctx context.Context, data []byte, c *change.Change) (ev
 		d.commitLSN, d.commitTime = m.FinalLSN, m.CommitTime
 		d.xid = strconv.FormatUint(uint64(m.Xid), 10)
 		d.skip = m.FinalLSN <= d.from
+		d.idPrefix = d.store.name + ":" + m.FinalLSN.String() + ":"
+		d.pos = Position{LSN: m.FinalLSN}.Bytes()
 		return evNone, nil
 	case *pglogrepl.CommitMessage:
 		d.inTx = false
@@ -101,13 +110,13 @@ func (d *decoder) handle(ctx context.Context, data []byte, c *change.Change) (ev
 			if r := d.rels[id]; r != nil && r.wanted && !d.skip {
 				d.truncates.Add(1)
 				*c = change.Change{
-					ID:         d.store.name + ":" + d.commitLSN.String() + ":" + strconv.Itoa(d.index),
+					ID:         d.idPrefix + strconv.Itoa(d.index),
 					Flow:       d.src.spec.Flow,
 					Op:         change.OpTruncate,
 					Table:      d.src.spec.Table,
 					CommitTime: d.commitTime,
 					TxID:       d.xid,
-					Position:   Position{LSN: d.commitLSN}.Bytes(),
+					Position:   d.pos,
 					Origin:     d.origin,
 				}
 				d.index++
@@ -132,6 +141,9 @@ func (d *decoder) relation(ctx context.Context, m *pglogrepl.RelationMessage) er
 				ident:   c.Flags&1 != 0,
 				carried: len(d.src.cols) == 0 || contains(d.src.cols, c.Name) || contains(d.src.key, c.Name),
 			})
+			if rc := r.cols[len(r.cols)-1]; rc.carried {
+				r.names = append(r.names, rc.name)
+			}
 		}
 	}
 	d.rels[m.RelationID] = r
@@ -148,13 +160,13 @@ func (d *decoder) row(relID uint32, op change.Op, oldType uint8, oldTuple, newTu
 		return evNone, nil
 	}
 	*c = change.Change{
-		ID:         d.store.name + ":" + d.commitLSN.String() + ":" + strconv.Itoa(d.index),
+		ID:         d.idPrefix + strconv.Itoa(d.index),
 		Flow:       d.src.spec.Flow,
 		Op:         op,
 		Table:      d.src.spec.Table,
 		CommitTime: d.commitTime,
 		TxID:       d.xid,
-		Position:   Position{LSN: d.commitLSN}.Bytes(),
+		Position:   d.pos,
 		Origin:     d.origin,
 	}
 	d.index++
@@ -186,31 +198,46 @@ func (d *decoder) row(relID uint32, op change.Op, oldType uint8, oldTuple, newTu
 // order. TOAST-unchanged columns ('u': the value did not change and was not
 // sent) are left out, so that a sink updates only the columns present.
 func (r *relation) decodeTuple(t *pglogrepl.TupleData, identOnly bool) (change.Row, []string, error) {
-	row := make(change.Row, len(t.Columns))
-	names := make([]string, 0, len(t.Columns))
+	row := make(change.Row, len(r.names))
+	var names []string // nil while every carried column so far is present
+	n := 0             // carried columns seen so far
 	for i, tc := range t.Columns {
 		if i >= len(r.cols) {
 			return nil, nil, fmt.Errorf("tuple has %d columns, relation %d", len(t.Columns), len(r.cols))
 		}
 		rc := &r.cols[i]
-		if !rc.carried || identOnly && !rc.ident {
+		if !rc.carried {
+			continue
+		}
+		if identOnly && !rc.ident || tc.DataType == pglogrepl.TupleDataTypeToast {
+			if names == nil {
+				names = append(make([]string, 0, len(r.names)), r.names[:n]...)
+			}
+			n++
 			continue
 		}
 		switch tc.DataType {
 		case pglogrepl.TupleDataTypeNull:
 			row[rc.name] = change.Null
 		case pglogrepl.TupleDataTypeText:
-			v, err := decodeText(rc.typ, string(tc.Data))
+			v, err := decodeTextBytes(rc.typ, tc.Data)
 			if err != nil {
 				return nil, nil, fmt.Errorf("column %q: %w", rc.name, err)
 			}
 			row[rc.name] = v
-		case pglogrepl.TupleDataTypeToast:
-			continue
 		default:
 			return nil, nil, fmt.Errorf("column %q: unexpected tuple data type %q", rc.name, tc.DataType)
 		}
-		names = append(names, rc.name)
+		if names != nil {
+			names = append(names, rc.name)
+		}
+		n++
+	}
+	if names == nil && n == len(r.names) {
+		return row, r.names, nil
+	}
+	if names == nil {
+		names = append([]string(nil), r.names[:n]...)
 	}
 	return row, names, nil
 }

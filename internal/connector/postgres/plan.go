@@ -22,6 +22,7 @@ type segment struct {
 type upsertRow struct {
 	values change.Row
 	owned  bool
+	insert bool // its first change is an insert or a snapshot row: the key is most likely new
 }
 
 // plan splits changes into segments, keeping the per-key order: a new
@@ -48,7 +49,7 @@ func plan(changes []change.Change) []*segment {
 		}
 		r := cur.upsSeen[k]
 		if r == nil {
-			r = &upsertRow{values: c.After}
+			r = &upsertRow{values: c.After, insert: c.Op == change.OpInsert || c.Op == change.OpSnapshot}
 			cur.upsSeen[k] = r
 			cur.upserts = append(cur.upserts, r)
 			continue
@@ -73,8 +74,9 @@ func newSegment(sizeHint int) *segment {
 // upsertGroup is a segment's upserts that write the same columns: one
 // statement writes them.
 type upsertGroup struct {
-	cols []string // in table order
-	rows []change.Row
+	cols    []string // in table order
+	rows    []change.Row
+	inserts bool // every row is an insert: the keys are most likely new
 }
 
 // groups splits the segment's upserts by the set of columns they write,
@@ -104,9 +106,10 @@ func (s *segment) groups(tableCols []string) []upsertGroup {
 					cols = append(cols, c)
 				}
 			}
-			out = append(out, upsertGroup{cols: cols})
+			out = append(out, upsertGroup{cols: cols, inserts: true})
 		}
 		out[i].rows = append(out[i].rows, r.values)
+		out[i].inserts = out[i].inserts && r.insert
 	}
 	return out
 }

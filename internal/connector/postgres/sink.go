@@ -62,6 +62,15 @@ type Sink struct {
 	// copyConflicts is set once a bulk COPY met a key the table already
 	// had: later chunks go through the staging table (see CopyUpsert).
 	copyConflicts atomic.Bool
+	// cw is the COPY buffer of the open transaction (one at a time), kept
+	// so that its memory is reused rather than grown for every run.
+	cw copyWriter
+}
+
+// copyBuf returns the sink's COPY buffer, emptied.
+func (k *Sink) copyBuf() *copyWriter {
+	k.cw.buf.Reset()
+	return &k.cw
 }
 
 var _ connector.Sink = (*Sink)(nil)

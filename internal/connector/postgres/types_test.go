@@ -58,6 +58,38 @@ func TestDecodeText(t *testing.T) {
 		if !change.Equal(got, tc.want) {
 			t.Errorf("decode %s %q = %s %q, want %s %q", typ.name, tc.text, got.Kind, got, tc.want.Kind, tc.want)
 		}
+		if got, err := decodeTextBytes(typ, []byte(tc.text)); err != nil || !change.Equal(got, tc.want) {
+			t.Errorf("decode bytes %s %q = %s %q (%v), want %s %q", typ.name, tc.text, got.Kind, got, err, tc.want.Kind, tc.want)
+		}
+	}
+}
+
+// TestDecodeTextBytesTimestamps checks the byte parser of timestamps and
+// dates against decodeText on the forms PostgreSQL prints.
+func TestDecodeTextBytesTimestamps(t *testing.T) {
+	for _, text := range []string{
+		"2024-05-06 07:08:09", "2024-05-06 07:08:09.1", "2024-05-06 07:08:09.000001", "2024-05-06 07:08:09.999999",
+		"0001-01-01 00:00:00+00", "9999-12-31 23:59:59.999999+00", "2024-02-29 23:59:59.5-03", "2024-02-29 23:59:59+05:30",
+		"1883-11-18 12:00:00-04:56:02", "2024-05-06 07:08:09+14", "2024-05-06 07:08:09.25-09:30",
+		"infinity", "-infinity", "12345-01-01 00:00:00+00", "0044-03-15 12:00:00 BC", "0044-03-15 12:00:00+00 BC",
+		"2024-05-06 07:08:09x", "2024-05-06 07:08:09.", "2024-05-06 07:08:09+5", "2024-13-06 07:08:09",
+	} {
+		for _, oid := range []uint32{1114, 1184} {
+			typ := builtinTypes[oid]
+			want, werr := decodeText(typ, text)
+			got, gerr := decodeTextBytes(typ, []byte(text))
+			if (werr == nil) != (gerr == nil) || werr == nil && (!change.Equal(got, want) || got.TypeName != want.TypeName) {
+				t.Errorf("%s %q: bytes give %s %q (%v), text gives %s %q (%v)", typ.name, text, got.Kind, got, gerr, want.Kind, want, werr)
+			}
+		}
+	}
+	for _, text := range []string{"2024-05-06", "0001-01-01", "9999-12-31", "infinity", "2024-5-06", "0044-03-15 BC", "12345-01-01"} {
+		typ := builtinTypes[1082]
+		want, _ := decodeText(typ, text)
+		got, _ := decodeTextBytes(typ, []byte(text))
+		if !change.Equal(got, want) {
+			t.Errorf("date %q: bytes give %s %q, text gives %s %q", text, got.Kind, got, want.Kind, want)
+		}
 	}
 }
 
@@ -68,6 +100,9 @@ func TestDecodeTextErrors(t *testing.T) {
 	}{{16, "yes"}, {20, "1.5"}, {17, "00ff"}, {1007, "{1,2"}, {1007, `{"1}`}} {
 		if v, err := decodeText(builtinTypes[tc.oid], tc.text); err == nil {
 			t.Errorf("decode %s %q = %v, want an error", builtinTypes[tc.oid].name, tc.text, v)
+		}
+		if v, err := decodeTextBytes(builtinTypes[tc.oid], []byte(tc.text)); err == nil {
+			t.Errorf("decode bytes %s %q = %v, want an error", builtinTypes[tc.oid].name, tc.text, v)
 		}
 	}
 }
