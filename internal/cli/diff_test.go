@@ -51,6 +51,12 @@ func TestDiffExitCodesAndRepair(t *testing.T) {
 	if code, out := e.run("diff", "--recheck", "0"); code != ExitOK {
 		t.Fatalf("diff after repair: exit %d, want 0\n%s", code, out)
 	}
+	if code, out := e.run("status"); code != ExitOK || !strings.Contains(out, "in sync at") {
+		t.Fatalf("status after the last diff: exit %d\n%s", code, out)
+	}
+	if code, out := e.run("status", "--format", "json"); code != ExitOK || !strings.Contains(out, `"last_diff"`) || strings.Contains(out, `"detail"`) {
+		t.Fatalf("status --format json: exit %d\n%s", code, out)
+	}
 	if code, out := e.run("diff", "--flow", "nope"); code != ExitUsage {
 		t.Fatalf("unknown flow: exit %d, want 2\n%s", code, out)
 	}

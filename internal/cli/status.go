@@ -16,6 +16,9 @@ type statusReport struct {
 type flowReport struct {
 	state.FlowStatus
 	DLQ int `json:"dlq"`
+	// LastDiff is the flow's latest reconciliation (diff or scheduled),
+	// without its row lists; absent when it was never reconciled.
+	LastDiff *state.Report `json:"last_diff,omitempty"`
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -63,20 +66,29 @@ how many changes wait in the dead-letter queue, and the last error.`,
 				if !ok {
 					s = state.FlowStatus{Flow: f.Name, Phase: "new"}
 				}
-				rep.Flows = append(rep.Flows, flowReport{FlowStatus: s, DLQ: depth[f.Name]})
+				fr := flowReport{FlowStatus: s, DLQ: depth[f.Name]}
+				last, err := st.Reports(cmd.Context(), f.Name, 1)
+				if err != nil {
+					return failedErr(fmt.Errorf("read reconciliation reports: %w", err))
+				}
+				if len(last) > 0 {
+					fr.LastDiff = &last[0]
+					fr.LastDiff.Detail = nil
+				}
+				rep.Flows = append(rep.Flows, fr)
 			}
 			if format == "json" {
 				return writeJSON(g.stdout, rep)
 			}
 			t := newTable(g.stdout)
-			fmt.Fprintln(t, "FLOW\tPHASE\tBACKFILLED\tAPPLIED\tLAG\tDLQ\tPOSITION\tUPDATED\tLAST ERROR")
+			fmt.Fprintln(t, "FLOW\tPHASE\tBACKFILLED\tAPPLIED\tLAG\tDLQ\tPOSITION\tUPDATED\tLAST DIFF\tLAST ERROR")
 			for _, f := range rep.Flows {
 				updated := "-"
 				if !f.UpdatedAt.IsZero() {
 					updated = f.UpdatedAt.Local().Format(time.DateTime)
 				}
-				fmt.Fprintf(t, "%s\t%s\t%d\t%d\t%.1fs\t%d\t%s\t%s\t%s\n", f.Flow, f.Phase, f.BackfillRows, f.Applied,
-					f.LagSeconds, f.DLQ, orDash(f.Position), updated, orDash(f.LastError))
+				fmt.Fprintf(t, "%s\t%s\t%d\t%d\t%.1fs\t%d\t%s\t%s\t%s\t%s\n", f.Flow, f.Phase, f.BackfillRows, f.Applied,
+					f.LagSeconds, f.DLQ, orDash(f.Position), updated, lastDiffText(f.LastDiff), orDash(f.LastError))
 			}
 			t.Flush()
 			for _, f := range rep.Flows {
@@ -94,6 +106,22 @@ how many changes wait in the dead-letter queue, and the last error.`,
 func orDash(s string) string {
 	if s == "" {
 		return "-"
+	}
+	return s
+}
+
+// lastDiffText summarizes a reconciliation for the status table.
+func lastDiffText(r *state.Report) string {
+	if r == nil {
+		return "-"
+	}
+	at := r.StartedAt.Local().Format(time.DateTime)
+	if r.InSync {
+		return "in sync at " + at
+	}
+	s := fmt.Sprintf("drift at %s: %d missing, %d extra, %d different", at, r.Missing, r.Extra, r.Different)
+	if r.Repaired > 0 {
+		s += fmt.Sprintf(", %d repaired", r.Repaired)
 	}
 	return s
 }

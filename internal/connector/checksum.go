@@ -51,3 +51,26 @@ func (c Checksum) Add(o Checksum) Checksum {
 type Checksummer interface {
 	Checksum(ctx context.Context, req ChecksumRequest) (Checksum, error)
 }
+
+// Segmenter is implemented by stores that can cut a key range into parts
+// and checksum the parts in one pass each. With it on both stores of a
+// flow, reconciliation bisects the key space without reading keys page by
+// page: it reads a few bytes per part, and rows only where parts differ.
+// Its methods are called concurrently with writes and with each other.
+type Segmenter interface {
+	Checksummer
+	// SplitKeys returns at most parts-1 keys within (After, Until], in key
+	// order, that cut the range into parts of about equal row counts; they
+	// need not be keys of rows (an integer key may be cut by value). rows
+	// is the range's row count as last checksummed (0 when unknown: the
+	// store counts); the parts are even when it is accurate and still
+	// valid ranges when it is not. Fewer keys come back when the range
+	// holds fewer rows.
+	SplitKeys(ctx context.Context, req ChecksumRequest, rows int64, parts int) ([]change.Key, error)
+	// ChecksumSegments returns the checksums of (After, bounds[0]],
+	// (bounds[0], bounds[1]], ..., (bounds[n-1], Until]: len(bounds)+1
+	// results. bounds are in key order; they may come from another store,
+	// whose key values are bound as this store's key column types. Errors
+	// are as for Checksum.
+	ChecksumSegments(ctx context.Context, req ChecksumRequest, bounds []change.Key) ([]Checksum, error)
+}

@@ -77,7 +77,7 @@ func export(b *testing.B, from, to connector.Scanner) (rows, bytes int64, ms flo
 				txt := fmt.Sprint(r)
 				out[r["id"].String()] = txt
 				rows++
-				bytes += int64(len(txt))
+				bytes += reconcile.RowBytes(r)
 				after = change.Key{r["id"]}
 			}
 			if len(rs) < 4096 {

@@ -12,7 +12,10 @@ import (
 
 // Options tune one diff. The zero value is usable.
 type Options struct {
-	Leaf int // rows per leaf segment (default 256)
+	// Leaf is the rows per leaf segment (default 256): ranges read and
+	// compared row by row. Bisection inside the databases cuts further,
+	// to at most bisectLeaf rows.
+	Leaf int
 	Page int // rows per read of the leading side (default 4096)
 	// Recheck is how long to wait before confirming rows found drifted; the
 	// caller passes the larger of --recheck and the flow's current lag. Zero
@@ -62,11 +65,14 @@ type differ struct {
 	rep      *FlowReport
 	found    *findings
 	total    int64
+	seen     span // bisect: the checksums of every range compared so far
 }
 
 // Diff compares the two stores of fp and reports every drifted row.
 //
-// The from side leads: it is read in key order one page at a time (only its
+// When both stores implement connector.Segmenter it bisects the key space
+// inside the databases (see bisect). Otherwise it pages:
+// the from side leads: it is read in key order one page at a time (only its
 // keys when the database checksums it), and each page is cut into leaves of
 // opts.Leaf rows, whose last keys bound them. Each side then gives a
 // checksum per leaf: computed here from streamed rows, or by the database
@@ -88,7 +94,11 @@ func Diff(ctx context.Context, fp *engine.FlowPlan, opts Options) (*FlowReport, 
 			d.total = n
 		}
 	}
-	if err := d.run(ctx); err != nil {
+	bisected, err := d.bisect(ctx)
+	if err == nil && !bisected {
+		err = d.run(ctx)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("flow %s: %w", fp.Cfg.Name, err)
 	}
 	if opts.Recheck > 0 && d.found.len() > 0 {

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"crypto/md5"
 	"encoding/binary"
-	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -62,8 +61,10 @@ func RowHash(text string) uint64 {
 //   - bool: "t" or "f"; ints and decimals are true when non-zero
 //   - timestamp: UTC, microseconds, change.TimestampLayout; text is parsed
 //   - date: YYYY-MM-DD; time: fractional zeros trimmed
-//   - json: re-marshalled, so key order and spacing do not matter
-//   - float: shortest round-trip text
+//   - json: rewritten as PostgreSQL prints jsonb (jsonText), so key order,
+//     spacing and number spelling do not matter
+//   - float: shortest round-trip digits, in PostgreSQL's float8 output form
+//     (floatText)
 //
 // A value that cannot become kind keeps its own canonical text, so it still
 // compares unequal to anything else.
@@ -91,7 +92,7 @@ func Normalize(v change.Value, kind change.Kind) string {
 		}
 	case change.KindFloat:
 		if f, ok := floatOf(v); ok {
-			return strconv.FormatFloat(f, 'g', -1, 64)
+			return floatText(f)
 		}
 	case change.KindTimestamp:
 		if t, ok := timeOf(v); ok {
@@ -110,13 +111,8 @@ func Normalize(v change.Value, kind change.Kind) string {
 			return s
 		}
 	case change.KindJSON:
-		var x any
-		d := json.NewDecoder(strings.NewReader(v.String()))
-		d.UseNumber()
-		if d.Decode(&x) == nil {
-			if b, err := json.Marshal(x); err == nil {
-				return string(b)
-			}
+		if s, ok := jsonText(v.String()); ok {
+			return s
 		}
 	case change.KindUUID:
 		return strings.ToLower(v.String())

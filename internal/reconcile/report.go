@@ -33,6 +33,9 @@ type FlowReport struct {
 	From       SideStats `json:"from"`
 	To         SideStats `json:"to"`
 	DurationMS int64     `json:"duration_ms"`
+	// Notes says how the diff went when it had to deviate from the plan
+	// (the stores order keys differently, so both were streamed).
+	Notes []string `json:"notes,omitempty"`
 	// Repair is set when the diff was repaired (or planned with --dry-run).
 	Repair *RepairReport `json:"repair,omitempty"`
 

@@ -153,6 +153,19 @@
 // syncbridge.applying = on for capture triggers; logical capture reports the
 // origin in Change.Origin, so a both-way flow can drop its own echo.
 //
+// # Reconciliation
+//
+// Store implements connector.Segmenter (checksum.go), so a diff between two
+// PostgreSQL stores reads a few bytes per key range: the count and checksum
+// of a range, or of many consecutive ranges, come from one query whose row
+// text is reconcile.RowText written in SQL (rowtext.go: one expression per
+// column type and target kind, mirroring Normalize over what the decoder
+// produces; pairings Normalize resolves by parsing text in Go return
+// errors.ErrUnsupported and the diff streams). Ranges are cut by value for
+// an integer key and at every n-th key otherwise. The queries run read-only
+// with JIT off, which would compile the bucket search for longer than the
+// scan takes.
+//
 // # Secrets
 //
 // Errors never carry the DSN's password: pgx's own redaction is best effort

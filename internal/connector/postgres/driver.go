@@ -55,13 +55,14 @@ func (Driver) Open(ctx context.Context, cfg connector.StoreConfig, log *slog.Log
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Store{
-		name:    cfg.Name,
-		capture: cfg.Capture,
-		pool:    pool,
-		replCfg: replCfg,
-		secrets: secrets,
-		log:     log.With("store", cfg.Name),
-		types:   map[uint32]*pgType{},
+		name:      cfg.Name,
+		capture:   cfg.Capture,
+		pool:      pool,
+		replCfg:   replCfg,
+		secrets:   secrets,
+		log:       log.With("store", cfg.Name),
+		types:     map[uint32]*pgType{},
+		described: map[string]*table{},
 	}, nil
 }
 
@@ -75,8 +76,9 @@ type Store struct {
 	secrets []string       // DSN secrets scrubbed from errors
 	log     *slog.Logger
 
-	typesMu sync.Mutex
-	types   map[uint32]*pgType // non-builtin types seen so far
+	typesMu   sync.Mutex
+	types     map[uint32]*pgType // non-builtin types seen so far
+	described map[string]*table  // tables checksummed so far, by name (checksum.go)
 
 	sqlOnce sync.Once
 	sql     *sql.DB // the pool as database/sql, for sqlpoll
