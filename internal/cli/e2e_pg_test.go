@@ -34,6 +34,11 @@ type pgFlowEnv struct {
 
 func newPGFlow(t *testing.T, srcDriver, dstDriver string, batch int) *pgFlowEnv {
 	t.Helper()
+	return newPGFlowCapture(t, srcDriver, dstDriver, batch, map[string]string{"postgres": "logical", "sqlite": "trigger"}[srcDriver])
+}
+
+func newPGFlowCapture(t *testing.T, srcDriver, dstDriver string, batch int, capture string) *pgFlowEnv {
+	t.Helper()
 	e := &pgFlowEnv{env: &env{t: t, dir: t.TempDir()}}
 	e.cfgPath = filepath.Join(e.dir, "syncbridge.yaml")
 	side := func(driver, name string) (string, *sql.DB) {
@@ -51,7 +56,6 @@ func newPGFlow(t *testing.T, srcDriver, dstDriver string, batch int) *pgFlowEnv 
 	e.srcDriver, e.dstDriver = srcDriver, dstDriver
 	e.srcDSN, e.src = side(srcDriver, "src")
 	e.dstDSN, e.dst = side(dstDriver, "dst")
-	capture := map[string]string{"postgres": "logical", "sqlite": "trigger"}[srcDriver]
 	e.writeConfig(fmt.Sprintf(`state: ./state.db
 http: {listen: "off"}
 stores:
@@ -107,22 +111,36 @@ func (e *pgFlowEnv) same() {
 func TestPostgresFlows(t *testing.T) {
 	for _, pair := range [][2]string{{"postgres", "postgres"}, {"postgres", "sqlite"}, {"sqlite", "postgres"}} {
 		t.Run(pair[0]+"_to_"+pair[1], func(t *testing.T) {
-			e := newPGFlow(t, pair[0], pair[1], 100)
-			e.insertItems(1, 450)
-			e.mustRun("run", "--once")
-			e.same()
-			// Changes: an update, NULL vs '', a key change, a delete, a multi-row transaction.
-			e.exec(e.src, `UPDATE items SET name = 'renamed', note = '', amount = 0.5 WHERE id = 7`)
-			e.exec(e.src, `UPDATE items SET note = NULL WHERE id = 8`)
-			e.exec(e.src, `UPDATE items SET id = 100000 WHERE id = 9`)
-			e.exec(e.src, `DELETE FROM items WHERE id BETWEEN 20 AND 29`)
-			e.insertItems(1000, 250)
-			e.mustRun("run", "--once")
-			e.same()
-			if n := queryRows(t, e.dst, `SELECT count(*) FROM items WHERE id = 9`); n[0] != "0" {
-				t.Errorf("the row whose key changed is still there under its old key")
-			}
+			flowScenario(t, newPGFlow(t, pair[0], pair[1], 100))
 		})
+	}
+}
+
+// TestPostgresTriggerFlows runs the same flows with `capture: trigger` on
+// the PostgreSQL source.
+func TestPostgresTriggerFlows(t *testing.T) {
+	for _, dst := range []string{"sqlite", "postgres"} {
+		t.Run("postgres_to_"+dst, func(t *testing.T) {
+			flowScenario(t, newPGFlowCapture(t, "postgres", dst, 100, "trigger"))
+		})
+	}
+}
+
+// flowScenario backfills, then streams updates, NULL vs ”, a key change,
+// deletes and a multi-row transaction, checking the target after each run.
+func flowScenario(t *testing.T, e *pgFlowEnv) {
+	e.insertItems(1, 450)
+	e.mustRun("run", "--once")
+	e.same()
+	e.exec(e.src, `UPDATE items SET name = 'renamed', note = '', amount = 0.5 WHERE id = 7`)
+	e.exec(e.src, `UPDATE items SET note = NULL WHERE id = 8`)
+	e.exec(e.src, `UPDATE items SET id = 100000 WHERE id = 9`)
+	e.exec(e.src, `DELETE FROM items WHERE id BETWEEN 20 AND 29`)
+	e.insertItems(1000, 250)
+	e.mustRun("run", "--once")
+	e.same()
+	if n := queryRows(t, e.dst, `SELECT count(*) FROM items WHERE id = 9`); n[0] != "0" {
+		t.Errorf("the row whose key changed is still there under its old key")
 	}
 }
 

@@ -30,8 +30,15 @@ func (s *Store) CheckCapture(ctx context.Context, spec connector.SourceSpec) err
 		}
 		_, err = newPollSource(ctx, s, spec, tbl)
 		return err
+	case connector.CaptureTrigger:
+		tbl, err := s.describe(ctx, spec.Table)
+		if err != nil {
+			return err
+		}
+		_, err = newTriggerSource(s, spec, tbl)
+		return err
 	}
-	return fmt.Errorf("store %q: capture %q is not supported by the postgres driver: use logical or poll", s.name, capture)
+	return fmt.Errorf("store %q: capture %q is not supported by the postgres driver: use logical, trigger or poll", s.name, capture)
 }
 
 // serverState is what checkLogical reads in one query.

@@ -112,6 +112,31 @@
 // key is already there the savepoint is rolled back and the chunk, and every
 // later one, goes through the staging table and INSERT ... ON CONFLICT.
 //
+// # Trigger capture (`capture: trigger`)
+//
+// For servers without logical replication (wal_level, no REPLICATION
+// role). Prepare installs, in one transaction, _syncbridge_log (id
+// bigserial, tbl, op, txid xid8, before and after jsonb, at) and
+// _syncbridge_cursor (one row per flow: acked, pruned) in the table's
+// schema, and a capture function with row and TRUNCATE triggers on the
+// table (replaced each time, so run it again after ALTER TABLE). Row images
+// are JSON objects of each column's text as its output function prints it
+// under the settings the driver pins (the function sets them), or null: the
+// same text logical capture decodes, so types stay exact. The function logs
+// nothing while syncbridge.applying is on (a sink with SuppressCapture).
+//
+// A Position is a log id, "pg-log:v1:<id>" (testdata/log_positions.golden).
+// Ids are drawn when a row is logged, not at commit, so a transaction still
+// open can hold ids below visible ones. The stream reads the id sequence
+// and then the snapshot; ids up to that value are final once every
+// transaction the snapshot lists as running has ended, and the stream never
+// reads past the greatest such value (logstream.go). Rows are handed out in
+// id order; a batch gets a Position only where every transaction of the
+// rows handed out has no later row (their greatest id, per txid, is behind),
+// so transactions that interleave in the log are never split. Ack moves the
+// flow's cursor and deletes the rows every flow of the table has acked; a
+// resume from before the pruned mark is connector.ErrPositionLost.
+//
 // # Poll capture (`capture: poll`)
 //
 // The shared sqlpoll package polls an updated_at (or version) column; this

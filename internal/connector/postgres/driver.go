@@ -107,8 +107,10 @@ func (s *Store) Source(ctx context.Context, spec connector.SourceSpec) (connecto
 		return newLogicalSource(s, spec, tbl)
 	case connector.CapturePoll:
 		return newPollSource(ctx, s, spec, tbl)
+	case connector.CaptureTrigger:
+		return newTriggerSource(s, spec, tbl)
 	}
-	return nil, fmt.Errorf("store %q: capture %q is not supported by the postgres driver: use logical or poll", s.name, capture)
+	return nil, fmt.Errorf("store %q: capture %q is not supported by the postgres driver: use logical, trigger or poll", s.name, capture)
 }
 
 // Close closes the store's connections.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pglogrepl"
@@ -58,4 +59,30 @@ func comparePositions(a, b change.Position) (int, error) {
 		return 1, nil
 	}
 	return 0, nil
+}
+
+// logPositionPrefix versions the text form of a trigger-capture position
+// (testdata/log_positions.golden).
+const logPositionPrefix = "pg-log:v1:"
+
+// logPosition is a place in a trigger capture log: every log row with an id
+// up to it has been delivered; streaming from it resumes after it.
+type logPosition int64
+
+// Bytes encodes p, e.g. "pg-log:v1:42".
+func (p logPosition) Bytes() change.Position {
+	return change.Position(logPositionPrefix + strconv.FormatInt(int64(p), 10))
+}
+
+// parseLogPosition decodes a change.Position written by logPosition.Bytes.
+func parseLogPosition(b change.Position) (logPosition, error) {
+	rest, ok := strings.CutPrefix(string(b), logPositionPrefix)
+	if !ok {
+		return 0, fmt.Errorf("position %q: not a postgres trigger-capture position (want %s<id>)", b, logPositionPrefix)
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || id < 0 {
+		return 0, fmt.Errorf("position %q: bad log id", b)
+	}
+	return logPosition(id), nil
 }

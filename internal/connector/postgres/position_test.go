@@ -102,3 +102,37 @@ func TestObjectName(t *testing.T) {
 		seen[got] = flow
 	}
 }
+
+// TestLogPositionGolden proves that trigger-capture positions written by
+// every released version still parse to the same log id.
+func TestLogPositionGolden(t *testing.T) {
+	b, err := os.ReadFile("testdata/log_positions.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		enc, idText, _ := strings.Cut(line, " ")
+		want, err := strconv.ParseInt(idText, 10, 64)
+		if err != nil {
+			t.Fatalf("golden line %q: %v", line, err)
+		}
+		p, err := parseLogPosition(change.Position(enc))
+		if err != nil || int64(p) != want || string(p.Bytes()) != enc {
+			t.Errorf("parse %q = %d (%v), want %d and the same text back", enc, p, err, want)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no golden positions read")
+	}
+	for _, s := range []string{"", "pg-log:v1:", "pg-log:v1:-1", "pg-log:v2:1", "pg-lsn:v1:0/1"} {
+		if _, err := parseLogPosition(change.Position(s)); err == nil {
+			t.Errorf("parseLogPosition(%q) succeeded", s)
+		}
+	}
+}
