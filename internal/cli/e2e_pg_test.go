@@ -126,7 +126,7 @@ func TestPostgresTriggerFlows(t *testing.T) {
 	}
 }
 
-// flowScenario backfills, then streams updates, NULL vs ”, a key change,
+// flowScenario backfills, then streams updates, NULL vs the empty string, a key change,
 // deletes and a multi-row transaction, checking the target after each run.
 func flowScenario(t *testing.T, e *pgFlowEnv) {
 	e.insertItems(1, 450)
