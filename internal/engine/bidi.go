@@ -182,6 +182,7 @@ func (b *bidi) recoverIntents(ctx context.Context) error {
 			if err := b.eng.state.FinishIntent(ctx, flow, in.Name, nil, nil); err != nil {
 				return err
 			}
+			b.log.Info("dropped the intent of a both-way transaction that never committed", "pipeline", in.Name)
 			continue
 		}
 		if len(d.Backs) > 0 {

@@ -88,6 +88,7 @@ func (f *flowRun) applyBoth(ctx context.Context, u *unit, changes []change.Chang
 			continue
 		}
 		w.s, w.c = src[ks], cur[ks]
+		w.pre = w.s
 		if b, ok := bases[ks]; ok {
 			w.base = &b
 		}
@@ -176,13 +177,19 @@ func (f *flowRun) gather(ctx context.Context, changes []change.Change) ([]string
 	return keys, work, nil
 }
 
-// pickPart chooses the latest part whose row is the source's current row.
+// pickPart chooses the latest part whose row is the source's current row,
+// or a delete syncbridge overwrote (see keyWork.clobbered).
 func (f *flowRun) pickPart(w *keyWork) bool {
 	for i := len(w.parts) - 1; i >= 0; i-- {
 		if f.view.matches(w.parts[i].change, w.s) {
 			w.part, w.orig = w.parts[i].change, w.parts[i].orig
 			return true
 		}
+	}
+	last := w.parts[len(w.parts)-1]
+	if f.view.clobbered(last.change, w.s, w.base) {
+		w.part, w.orig, w.clobbered, w.s = last.change, last.orig, true, nil
+		return true
 	}
 	return false
 }
@@ -248,7 +255,7 @@ func (f *flowRun) record(u *unit, v *verdict, w *keyWork) {
 		}
 	}
 	if v.back != nil {
-		u.backs = append(u.backs, backWrite{Key: w.ks, Change: *v.back, Pre: w.s})
+		u.backs = append(u.backs, backWrite{Key: w.ks, Change: *v.back, Pre: w.pre})
 	}
 	if v.conflict != nil {
 		c := *v.conflict

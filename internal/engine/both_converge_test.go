@@ -126,6 +126,11 @@ func (c *convergence) run(t *testing.T) {
 	if len(wrong) > 0 {
 		t.Errorf("%d keys do not hold their latest write:\n  %s", len(wrong), strings.Join(wrong, "\n  "))
 	}
+	if len(wrong)+len(diverged) > 0 {
+		for _, r := range recorded {
+			t.Logf("conflict key %s at %s: ours from %s, winner %s: %s", r.Key, r.At.Format("15:04:05.000000"), r.OursSide, r.Winner, r.Reason)
+		}
+	}
 }
 
 // TestBothConvergeSQLite: SQLite <-> SQLite under lww, writers on both

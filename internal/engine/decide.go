@@ -53,9 +53,18 @@ type keyWork struct {
 	parts []keyPart      // the batch's changes to the key, in order
 	part  *change.Change // the latest change to the key whose row is the source's current row
 	orig  *change.Change // the source change part came from, for the dead-letter queue
-	s     change.Row     // the source side's row now (nil: absent)
+	s     change.Row     // the source side's row as decided on (nil: absent)
 	c     change.Row     // the target side's row now, locked (nil: absent)
 	base  *state.Base    // nil: none
+	// pre is the source side's row now, which write-backs compare against;
+	// it is s except for a clobbered delete.
+	pre change.Row
+	// clobbered marks a delete that syncbridge overwrote: the source's row
+	// is the agreed one, written there after the delete by the other
+	// pipeline (a row deleted and re-created on this side looks unchanged
+	// to a compare-and-set on absence). It is decided as a conflict between
+	// the delete and the agreed row.
+	clobbered bool
 }
 
 // keyPart is one change to a key, and the source change it is part of (an
@@ -89,6 +98,9 @@ func (v *view) rows(b *state.Base) (src, dst change.Row) {
 // decide settles one key. Errors are about the change (a mapping failed):
 // the caller parks it.
 func (v *view) decide(w *keyWork) (verdict, error) {
+	if w.clobbered {
+		return v.conflict(w, nil)
+	}
 	srcBase, dstBase := v.rows(w.base)
 	if w.base != nil && sameRow(w.s, srcBase, v.srcReads) {
 		return verdict{kind: vEcho}, nil // an echo, or a change already agreed on
@@ -100,10 +112,39 @@ func (v *view) decide(w *keyWork) (verdict, error) {
 	if sameRow(mapped, w.c, v.dstCols) {
 		return verdict{kind: vAgree, base: v.agreed(w, w.s, w.c)}, nil
 	}
-	if sameRow(w.c, dstBase, v.dstCols) && (w.base != nil || w.c == nil) {
+	if sameRow(w.c, dstBase, v.dstCols) && (w.base != nil || w.c == nil) && !v.older(w, mapped) {
 		return v.applyOurs(w, mapped, vApply), nil
 	}
 	return v.conflict(w, mapped)
+}
+
+// older reports, for lww on a timestamp column, whether the source's row is
+// older than the target's: a write that committed after the agreement but
+// was stamped before it (a slow writer, or one that waited on syncbridge's
+// lock) must not overwrite a newer row, so it is decided as a conflict.
+func (v *view) older(w *keyWork, mapped change.Row) bool {
+	if v.plan.timestamp == "" || v.plan.resolver.Policy() != conflict.LWW || w.c == nil {
+		return false
+	}
+	ours, theirs, err := v.frame(w, mapped)
+	if err != nil || theirs == nil {
+		return false
+	}
+	if _, ok := theirs[v.plan.timestamp]; !ok {
+		return false
+	}
+	return v.timeOf(ours, w.part.CommitTime).Before(v.timeOf(theirs, time.Time{}))
+}
+
+// frame returns the two versions of a key in the to table's model: ours
+// (the source side's row, mapped when the source is the from side) and
+// theirs (the target's row, mapped when the target is the from side).
+func (v *view) frame(w *keyWork, mapped change.Row) (ours, theirs change.Row, err error) {
+	if v.src == fromSide {
+		return mapped, restrict(w.c, v.fwdCols), nil
+	}
+	theirs, err = mapRow(v.plan.fwd, w.key, w.c, w.part.CommitTime)
+	return restrict(w.s, v.fwdCols), theirs, err
 }
 
 // applyOurs writes the source's row to the target.
@@ -116,15 +157,9 @@ func (v *view) applyOurs(w *keyWork, mapped change.Row, kind verdictKind) verdic
 // is taken in the to table's model, whichever way the change goes, so both
 // pipelines decide alike.
 func (v *view) conflict(w *keyWork, mapped change.Row) (verdict, error) {
-	var ours, theirs change.Row
-	var err error
-	if v.src == fromSide {
-		ours, theirs = mapped, restrict(w.c, v.fwdCols)
-	} else {
-		ours = restrict(w.s, v.fwdCols)
-		if theirs, err = mapRow(v.plan.fwd, w.key, w.c, w.part.CommitTime); err != nil {
-			return verdict{}, err
-		}
+	ours, theirs, err := v.frame(w, mapped)
+	if err != nil {
+		return verdict{}, err
 	}
 	if theirs == nil && w.base != nil && !w.base.Deleted {
 		// The target deleted the row and its pipeline has not seen the
@@ -153,6 +188,9 @@ func (v *view) conflict(w *keyWork, mapped change.Row) (verdict, error) {
 	case conflict.Ours:
 		out := v.applyOurs(w, mapped, vDecided)
 		out.conflict = rec
+		if w.clobbered { // the source holds the row that overwrote the delete
+			out.back = writeOf(w, nil)
+		}
 		return out, nil
 	case conflict.Theirs:
 		back, err := mapRow(v.back, w.key, w.c, w.part.CommitTime)
@@ -275,6 +313,17 @@ func sameRow(a, b change.Row, cols []string) bool {
 
 func sameValue(a, b change.Value) bool {
 	return change.Equal(a, b) || a.Kind != change.KindNull && b.Kind != change.KindNull && a.String() == b.String()
+}
+
+// clobbered reports whether part, a change that no longer matches the
+// source's row s, is a delete that the other pipeline overwrote: s is the
+// agreed row, so syncbridge wrote it after the delete.
+func (v *view) clobbered(part *change.Change, s change.Row, base *state.Base) bool {
+	if part.Op != change.OpDelete || s == nil || base == nil || base.Deleted {
+		return false
+	}
+	srcBase, _ := v.rows(base)
+	return sameRow(s, srcBase, v.srcReads)
 }
 
 // matches reports whether change part still describes the source's row s:
