@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/syncbridge/syncbridge/internal/engine"
 	"github.com/syncbridge/syncbridge/internal/engine/bothtest"
 	"github.com/syncbridge/syncbridge/internal/state"
 )
@@ -103,10 +104,11 @@ func TestConflictsCLI(t *testing.T) {
 // writers on both sides of a both-way flow keep changing overlapping rows,
 // restarts it, and checks that after the writers stop both sides hold the
 // same rows, each the latest write made to its key (lww), and that nothing
-// keeps being applied afterwards. Kills land inside both-way transactions
-// (after the target committed, before the write-back or the base were
-// recorded); the restart finishes them. SYNCBRIDGE_CRASH_CYCLES raises the
-// number of kills (default 10).
+// keeps being applied afterwards. Half the kills land, through run --fault,
+// inside a both-way transaction that writes a conflict's winner back (after
+// its intent is saved, after the target committed, after the write-back
+// committed); the restart finishes or drops it. SYNCBRIDGE_CRASH_CYCLES
+// raises the number of kills (default 10).
 func TestBothKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash cycles take seconds")
@@ -145,14 +147,27 @@ func TestBothKill9(t *testing.T) {
 	finished := regexp.MustCompile(`finished a both-way transaction interrupted.* write_backs=(\d+)`)
 	dropped := regexp.MustCompile(`dropped the intent of a both-way transaction`)
 	recovered, withBacks, discarded := 0, 0, 0
-	// Kill at least cycles times, and on until a kill has landed after a
-	// target commit and before its transaction was recorded (bounded).
+	// Every other cycle the process kills itself at one of the points of a
+	// both-way transaction that writes a conflict's winner back (run
+	// --fault); the others are killed from outside at a random instant.
+	points := []string{engine.FaultAfterIntent, engine.FaultAfterTargetCommit, engine.FaultAfterWriteBack}
+	faults := 0
 	c := 0
-	for ; c < cycles || recovered == 0 && c < 4*cycles; c++ {
-		cmd, out := e.process("run", "--no-progress")
-		time.Sleep(time.Duration(300+rng.IntN(900)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+	for ; c < cycles; c++ {
+		args := []string{"run", "--no-progress"}
+		if c%2 == 0 {
+			args = append(args, "--fault", points[(c/2)%len(points)])
+		}
+		cmd, out := e.process(args...)
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+			faults++
+		case <-time.After(time.Duration(300+rng.IntN(900)) * time.Millisecond * time.Duration(1+c%2*3)):
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-exited
+		}
 		text := out.String()
 		if strings.Contains(text, "panic") {
 			t.Fatalf("cycle %d: panic\n%s", c, text)
@@ -182,10 +197,10 @@ func TestBothKill9(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d kills, %d writes; on restart %d interrupted both-way transactions were finished (%d with write-backs), %d never committed",
-		c, len(ledger), recovered, withBacks, discarded)
-	if recovered == 0 {
-		t.Errorf("no kill landed between a target commit and its record in %d kills: the recovery path went untested", c)
+	t.Logf("%d kills (%d at a fault point), %d writes; on restart %d interrupted both-way transactions were finished (%d with write-backs), %d never committed",
+		c, faults, len(ledger), recovered, withBacks, discarded)
+	if withBacks == 0 || discarded == 0 {
+		t.Errorf("the kills did not exercise recovery: %d finished with write-backs, %d dropped", withBacks, discarded)
 	}
 	if len(diverged) > 0 {
 		t.Errorf("%d keys diverged:\n  %s", len(diverged), strings.Join(diverged, "\n  "))

@@ -21,6 +21,7 @@ func newRunCmd(g *globals) *cobra.Command {
 	var once bool
 	var flows []string
 	var noProgress bool
+	var fault string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run every flow continuously, or with --once catch up and exit",
@@ -58,6 +59,7 @@ A progress bar shows backfills when stderr is a terminal.`,
 			defer st.Close()
 			m := observe.NewMetrics()
 			eng := engine.New(plan, st, m, log)
+			eng.Fault = fault
 			if !noProgress {
 				p := newProgress(g.stderr)
 				eng.Progress, eng.ProgressDone = p.update, p.done
@@ -104,6 +106,9 @@ A progress bar shows backfills when stderr is a terminal.`,
 	cmd.Flags().BoolVar(&once, "once", false, "catch up to the sources' current position, checkpoint and exit")
 	cmd.Flags().StringSliceVar(&flows, "flow", nil, "run only these flows (repeatable)")
 	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "never draw a progress bar")
+	// --fault is for crash tests: see engine.Engine.Fault.
+	cmd.Flags().StringVar(&fault, "fault", "", "kill the process at a point of a both-way transaction (crash tests)")
+	_ = cmd.Flags().MarkHidden("fault")
 	return cmd
 }
 

@@ -322,15 +322,19 @@ func (f *flowRun) commitBoth(ctx context.Context, u *unit, cp connector.Checkpoi
 	if err := f.eng.state.SaveIntent(ctx, state.Intent{Name: f.plan.Cfg.Name, Flow: flow, Data: data}); err != nil {
 		return fmt.Errorf("save intent: %w", err)
 	}
+	armed := len(d.Backs) > 0
+	f.eng.fault(FaultAfterIntent, armed)
 	if err := u.tx.Commit(ctx, cp); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	f.eng.fault(FaultAfterTargetCommit, armed)
 	if xtx != nil {
 		if err := xtx.Commit(ctx, b.tokenCheckpoint(f.bside, d.Token)); err != nil {
 			return fmt.Errorf("commit write-back: %w", err)
 		}
 		u.counts.applied[change.OpUpdate] += len(d.Backs)
 	}
+	f.eng.fault(FaultAfterWriteBack, armed)
 	if err := f.eng.state.FinishIntent(ctx, flow, f.plan.Cfg.Name, d.Bases, d.Conflicts); err != nil {
 		return fmt.Errorf("record bases: %w", err)
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/syncbridge/syncbridge/internal/observe"
@@ -29,6 +31,27 @@ type Engine struct {
 	// that schedules reconciliation, beside the running flow (not with
 	// Once). Its errors are logged; the flow keeps running.
 	Reconcile func(ctx context.Context, flow string) error
+	// Fault, for crash tests, kills the process (SIGKILL) the first time a
+	// both-way transaction that writes a conflict's winner back reaches the
+	// named point: FaultAfterIntent, FaultAfterTargetCommit or
+	// FaultAfterWriteBack. `run --fault` sets it.
+	Fault string
+}
+
+// The points where Engine.Fault can kill the process, in the order a
+// both-way transaction reaches them.
+const (
+	FaultAfterIntent       = "after-intent"        // the intent is saved, nothing committed
+	FaultAfterTargetCommit = "after-target-commit" // the target committed, the write-back not
+	FaultAfterWriteBack    = "after-write-back"    // both committed, bases and conflicts not recorded
+)
+
+// fault kills the process when armed at the point Fault names.
+func (e *Engine) fault(point string, armed bool) {
+	if armed && e.Fault == point {
+		e.log.Warn("fault injection: killing the process", "point", point)
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
 }
 
 // New returns an engine for plan. It does not start anything.
