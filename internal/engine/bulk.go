@@ -25,6 +25,9 @@ const bulkChunkRows = 50_000
 // the same declared type, so the text the source prints is what the target
 // reads. Other flows backfill through Snapshot, the mapping and Apply.
 func (f *flowRun) bulkCopy() (connector.CopySource, bool) {
+	if f.both != nil {
+		return nil, false // both-way rows are compared and their bases recorded one by one
+	}
 	cs, ok := f.src.(connector.CopySource)
 	if !ok {
 		return nil, false
