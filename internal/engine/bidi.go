@@ -139,7 +139,10 @@ type intentData struct {
 	Checkpoint connector.Checkpoint `json:"checkpoint"`
 	// Token is the position the write-back transaction commits with, so
 	// recovery can tell whether it committed.
-	Token     string           `json:"token,omitempty"`
+	Token string `json:"token,omitempty"`
+	// Replay is set when the target transaction is a dead-letter replay's,
+	// committed through the target side's write-back sink with Checkpoint.
+	Replay    bool             `json:"replay,omitempty"`
 	Backs     []backWrite      `json:"backs,omitempty"`
 	Bases     []state.Base     `json:"bases,omitempty"`
 	Conflicts []state.Conflict `json:"conflicts,omitempty"`
@@ -172,7 +175,11 @@ func (b *bidi) recoverIntents(ctx context.Context) error {
 		if in.Name != p.plan.Cfg.Name {
 			p = b.pipes[toSide]
 		}
-		cp, err := p.sink.Checkpoint(ctx)
+		target := p.sink
+		if d.Replay {
+			target = b.wb[p.bside.other()]
+		}
+		cp, err := target.Checkpoint(ctx)
 		if err != nil {
 			return fmt.Errorf("intent %s: read checkpoint: %w", in.Name, err)
 		}

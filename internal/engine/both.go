@@ -287,7 +287,7 @@ func (f *flowRun) commitBoth(ctx context.Context, u *unit, cp connector.Checkpoi
 		}
 		return nil
 	}
-	d := intentData{Checkpoint: cp, Conflicts: u.conflicts}
+	d := intentData{Checkpoint: cp, Conflicts: u.conflicts, Replay: f.replay}
 	var xtx connector.Tx
 	if len(u.backs) > 0 {
 		d.Token = f.plan.Cfg.Name + ":" + strconv.FormatInt(time.Now().UnixNano(), 36)

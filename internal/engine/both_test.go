@@ -327,3 +327,59 @@ func TestBothManual(t *testing.T) {
 		t.Fatalf("a run after resolutions applied %v changes", n)
 	}
 }
+
+// TestBothReplayDLQ: a change the target refuses is parked, later changes to
+// its key wait behind it, and a replay after the fix decides the key again
+// from the source's current row.
+func TestBothReplayDLQ(t *testing.T) {
+	e := newBothEnv(t, `{policy: lww, timestamp: updated_at}`)
+	ctx := context.Background()
+	mustExec(t, e.platform, `CREATE UNIQUE INDEX customers_email ON customers (email)`)
+	mustExec(t, e.legacy, `INSERT INTO CUST_MSTR VALUES (1, 'Ann', 'Lee', 'same@x', ?), (2, 'Bob', 'Ray', 'same@x', ?)`, ts(1), ts(1))
+	e.once()
+	parked, err := e.st.DLQ(ctx, "customers")
+	if err != nil || len(parked) != 1 || parked[0].Key != "2" {
+		t.Fatalf("dlq = %+v, %v; want key 2 parked", parked, err)
+	}
+	mustExec(t, e.legacy, `UPDATE CUST_MSTR SET CUST_FNM = 'Bobby', UPD_TS = ? WHERE CUST_ID = 2`, ts(2))
+	e.once()
+	if parked, _ = e.st.DLQ(ctx, "customers"); len(parked) != 2 || !parked[1].Waiting {
+		t.Fatalf("dlq = %+v; want the later change waiting behind", parked)
+	}
+	mustExec(t, e.legacy, `UPDATE CUST_MSTR SET EMAIL_ADR = 'bob@x', UPD_TS = ? WHERE CUST_ID = 2`, ts(3))
+	eng := engine.New(e.plan, e.st, observe.NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	res, err := eng.ReplayDLQ(ctx, "customers", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || !res[0].Applied || !res[1].Applied {
+		t.Fatalf("replay = %+v", res)
+	}
+	if rows := e.converged(); !strings.Contains(rows[1], "2 | Bobby Ray | bob@x") {
+		t.Fatalf("after replay: %v", rows)
+	}
+	if parked, _ = e.st.DLQ(ctx, ""); len(parked) != 0 {
+		t.Fatalf("dlq after replay = %+v", parked)
+	}
+	e.once()
+	if n := counterSum(e.metrics.Applied); n != 0 {
+		t.Fatalf("a run after the replay applied %v changes", n)
+	}
+	e.converged()
+
+	// The reverse pipeline parks under "<flow>.reverse" and replays by that name.
+	mustExec(t, e.legacy, `CREATE TRIGGER short_names BEFORE INSERT ON CUST_MSTR WHEN length(NEW.CUST_FNM) > 9
+		BEGIN SELECT RAISE(ABORT, 'first name too long'); END`)
+	mustExec(t, e.platform, `INSERT INTO customers VALUES (3, 'Maximilian Muster', 'max@x', ?, NULL)`, ts(4))
+	e.once()
+	if parked, _ = e.st.DLQ(ctx, "customers.reverse"); len(parked) != 1 || parked[0].Key != "3" {
+		t.Fatalf("dlq of the reverse pipeline = %+v, want key 3", parked)
+	}
+	mustExec(t, e.platform, `UPDATE customers SET full_name = 'Max Muster', updated_at = ? WHERE id = 3`, ts(5))
+	if res, err = eng.ReplayDLQ(ctx, "customers.reverse", nil); err != nil || len(res) != 1 || !res[0].Applied {
+		t.Fatalf("replay of the reverse pipeline = %+v, %v", res, err)
+	}
+	if rows := e.converged(); len(rows) != 3 || !strings.Contains(rows[2], "3 | Max Muster") {
+		t.Fatalf("after the reverse replay: %v", rows)
+	}
+}

@@ -24,15 +24,17 @@ type ReplayResult struct {
 // It takes the flow's lease, so it refuses while `run` is running the flow.
 // seqs limits it to those entries (and, to keep order, nothing behind them is
 // applied before them). Applied entries leave the queue.
+// A both-way flow's pipelines ("<flow>" and "<flow>.reverse") are replayed
+// by deciding each parked key again (see replayBoth).
 func (e *Engine) ReplayDLQ(ctx context.Context, flow string, seqs []int64) ([]ReplayResult, error) {
-	fp, ok := e.plan.Flow(flow)
+	base, fp, ok := e.pipeline(flow)
 	if !ok {
 		return nil, fmt.Errorf("%w: no flow named %q", errConfig, flow)
 	}
-	if err := e.acquire(ctx, leaseName(flow)); err != nil {
-		return nil, fmt.Errorf("flow %s: %w; stop the instance running it before replaying", flow, err)
+	if err := e.acquire(ctx, leaseName(base.Cfg.Name)); err != nil {
+		return nil, fmt.Errorf("flow %s: %w; stop the instance running it before replaying", base.Cfg.Name, err)
 	}
-	defer e.state.ReleaseLease(context.WithoutCancel(ctx), leaseName(flow), e.holder)
+	defer e.state.ReleaseLease(context.WithoutCancel(ctx), leaseName(base.Cfg.Name), e.holder)
 
 	entries, err := e.state.DLQ(ctx, flow)
 	if err != nil {
@@ -41,6 +43,9 @@ func (e *Engine) ReplayDLQ(ctx context.Context, flow string, seqs []int64) ([]Re
 	want := map[int64]bool{}
 	for _, s := range seqs {
 		want[s] = true
+	}
+	if base.both != nil {
+		return e.replayBoth(ctx, base, fp, entries, want)
 	}
 	sink, err := fp.To.Sink(ctx, fp.Sink)
 	if err != nil {

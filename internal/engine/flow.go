@@ -37,9 +37,10 @@ type flowRun struct {
 
 	// Both-way flows: the state the two pipelines share, the side this one
 	// reads, and how it sees the flow from there. nil for one-way flows.
-	both  *bidi
-	bside side
-	view  *view
+	both   *bidi
+	bside  side
+	view   *view
+	replay bool // a dead-letter replay: the target commits through its side's write-back sink
 }
 
 // errDone ends a --once run of a flow.
