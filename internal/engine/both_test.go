@@ -383,3 +383,63 @@ func TestBothReplayDLQ(t *testing.T) {
 		t.Fatalf("after the reverse replay: %v", rows)
 	}
 }
+
+// TestBothCheckRefuses: validate names the flow, the column and the fix
+// for mappings that cannot be reversed and conflict settings that do not fit
+// the tables.
+func TestBothCheckRefuses(t *testing.T) {
+	dir := t.TempDir()
+	legacy := openBenchDB(t, filepath.Join(dir, "legacy.db"))
+	platform := openBenchDB(t, filepath.Join(dir, "platform.db"))
+	mustExec(t, legacy, bothtest.SQLiteLegacySchema)
+	mustExec(t, platform, bothtest.SQLitePlatformSchema)
+	reg, err := connector.NewRegistry(builtin.Drivers()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flow := func(extra string) string {
+		return `
+state: ./state.db
+stores:
+  legacy: {driver: sqlite, dsn: ./legacy.db, capture: trigger}
+  platform: {driver: sqlite, dsn: ./platform.db, capture: trigger}
+flows:
+  - name: customers
+    from: {store: legacy, table: CUST_MSTR}
+    to: {store: platform, table: customers}
+    key: [CUST_ID]
+    columns: {id: CUST_ID, full_name: 'CUST_FNM + " " + CUST_LNM', email: EMAIL_ADR, updated_at: UPD_TS}
+    direction: both
+` + extra
+	}
+	cases := []struct {
+		extra string
+		want  []string
+	}{
+		{"    conflict: {policy: lww}\n", []string{"flows[0].reverse", "column full_name is computed from source column CUST_FNM",
+			"reverse: {CUST_FNM: <expression using full_name>}", "CUST_LNM"}},
+		{"    reverse: {CUST_FNM: 'split_part(full_name, \" \", 1)', CUST_LNM: 'split_part(full_name, \" \", 2)'}\n" +
+			"    conflict: {policy: lww, timestamp: changed}\n", []string{"flows[0].conflict.timestamp", `"changed" is not a column`}},
+		{"    reverse: {CUST_FNM: 'split_part(full_name, \" \", 1)', CUST_LNM: 'split_part(full_name, \" \", 2)'}\n" +
+			"    conflict: {policy: lww, columns: {note: source-wins}}\n", []string{"column note is not one the flow writes"}},
+		{"    reverse: {CUST_FNM: 'split_part(full_name, \" \", 1)', CUST_LNM: 'nope + \"x\"'}\n" +
+			"    conflict: {policy: lww}\n", []string{"flows[0].reverse", "nope"}},
+	}
+	for _, c := range cases {
+		cfg, err := config.Parse(filepath.Join(dir, "syncbridge.yaml"), []byte(flow(c.extra)), os.LookupEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := engine.Check(context.Background(), cfg, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err == nil {
+			plan.Close()
+			t.Errorf("Check accepted:\n%s", c.extra)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Check error does not say %q:\n%v", w, err)
+			}
+		}
+	}
+}
