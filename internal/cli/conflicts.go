@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/syncbridge/syncbridge/internal/change"
 	"github.com/syncbridge/syncbridge/internal/engine"
-	"github.com/syncbridge/syncbridge/internal/observe"
 	"github.com/syncbridge/syncbridge/internal/state"
 )
 
@@ -49,11 +48,7 @@ those waiting for an operator. Exit 1 when conflicts are parked.`,
 			default:
 				return usageErr(fmt.Errorf("--status %q: use parked, resolved or all", status))
 			}
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			st, err := g.openState(cmd.Context(), cfg)
+			_, st, err := g.openStateOnly(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -133,12 +128,12 @@ first.`,
 			case (take == engine.TakeMerged) != (mergedJSON != ""):
 				return usageErr(errors.New("--merged-json goes with --take merged, and only with it"))
 			}
-			cfg, plan, log, err := g.check(cmd.Context())
+			s, err := g.openSession(cmd.Context(), nil)
 			if err != nil {
 				return err
 			}
-			defer plan.Close()
-			fp, ok := plan.Flow(flow)
+			defer s.Close()
+			fp, ok := s.plan.Flow(flow)
 			if !ok {
 				return usageErr(fmt.Errorf("no flow named %q", flow))
 			}
@@ -148,13 +143,7 @@ first.`,
 					return usageErr(err)
 				}
 			}
-			st, err := g.openState(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			eng := engine.New(plan, st, observe.NewMetrics(), log)
-			c, err := eng.ResolveConflict(cmd.Context(), flow, seq, take, merged)
+			c, err := s.eng.ResolveConflict(cmd.Context(), flow, seq, take, merged)
 			if errors.Is(err, state.ErrNotParked) {
 				return usageErr(err)
 			}

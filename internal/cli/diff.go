@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/syncbridge/syncbridge/internal/engine"
-	"github.com/syncbridge/syncbridge/internal/observe"
 	"github.com/syncbridge/syncbridge/internal/reconcile"
 )
 
@@ -58,16 +57,12 @@ Exit codes: 0 in sync (or repaired), 1 drift found, 2 error.`,
 				return usageErr(errors.New("--dry-run only applies with --repair"))
 			}
 			ctx := cmd.Context()
-			cfg, plan, log, err := g.check(ctx)
+			s, err := g.openSession(ctx, nil)
 			if err != nil {
 				return err
 			}
-			defer plan.Close()
-			st, err := g.openState(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+			defer s.Close()
+			cfg, plan, st, log, eng := s.cfg, s.plan, s.st, s.log, s.eng
 			var selected []*engine.FlowPlan
 			for _, name := range flows {
 				fp, ok := plan.Flow(name)
@@ -79,7 +74,6 @@ Exit codes: 0 in sync (or repaired), 1 drift found, 2 error.`,
 			if len(selected) == 0 {
 				selected = plan.Flows
 			}
-			eng := engine.New(plan, st, observe.NewMetrics(), log)
 			r := &reconcile.Runner{State: st, Log: log, Recheck: recheck}
 			p := newProgress(g.stderr)
 			var out diffReport

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/syncbridge/syncbridge/internal/engine"
-	"github.com/syncbridge/syncbridge/internal/observe"
 )
 
 func newDLQCmd(g *globals) *cobra.Command {
@@ -34,11 +33,7 @@ func newDLQListCmd(g *globals) *cobra.Command {
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			st, err := g.openState(cmd.Context(), cfg)
+			_, st, err := g.openStateOnly(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -89,18 +84,12 @@ the instance running the flow first. Exit 1 when something stayed parked.`,
 			if flow == "" {
 				return usageErr(errors.New("--flow is required"))
 			}
-			cfg, plan, log, err := g.check(cmd.Context())
+			s, err := g.openSession(cmd.Context(), nil)
 			if err != nil {
 				return err
 			}
-			defer plan.Close()
-			st, err := g.openState(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			eng := engine.New(plan, st, observe.NewMetrics(), log)
-			res, err := eng.ReplayDLQ(cmd.Context(), flow, seqs)
+			defer s.Close()
+			res, err := s.eng.ReplayDLQ(cmd.Context(), flow, seqs)
 			if err != nil {
 				return failedErr(err)
 			}
@@ -151,11 +140,7 @@ func newDLQDropCmd(g *globals) *cobra.Command {
 			if len(seqs) == 0 && !all {
 				return usageErr(errors.New("name entries with --seq, or pass --all to drop every parked change of the flow"))
 			}
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			st, err := g.openState(cmd.Context(), cfg)
+			_, st, err := g.openStateOnly(cmd.Context())
 			if err != nil {
 				return err
 			}

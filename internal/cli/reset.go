@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"github.com/syncbridge/syncbridge/internal/engine"
-	"github.com/syncbridge/syncbridge/internal/observe"
 )
 
 func newResetCmd(g *globals) *cobra.Command {
@@ -34,17 +32,12 @@ reset takes the flow's lease: stop the instance running it first.`,
 			if !yes {
 				return usageErr(errors.New("reset makes the next run backfill the whole table: pass --yes to confirm"))
 			}
-			cfg, plan, log, err := g.check(cmd.Context())
+			s, err := g.openSession(cmd.Context(), nil)
 			if err != nil {
 				return err
 			}
-			defer plan.Close()
-			st, err := g.openState(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			eng := engine.New(plan, st, observe.NewMetrics(), log)
+			defer s.Close()
+			eng := s.eng
 			if store != "" {
 				if !dropCapture {
 					return usageErr(errors.New("--store is for flows removed from the config: pass --drop-capture too"))

@@ -47,18 +47,13 @@ A progress bar shows backfills when stderr is a terminal.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			cfg, plan, log, err := g.check(ctx)
-			if err != nil {
-				return err
-			}
-			defer plan.Close()
-			st, err := g.openState(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
 			m := observe.NewMetrics()
-			eng := engine.New(plan, st, m, log)
+			s, err := g.openSession(ctx, m)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			cfg, plan, st, log, eng := s.cfg, s.plan, s.st, s.log, s.eng
 			eng.Fault = fault
 			if !noProgress {
 				p := newProgress(g.stderr)

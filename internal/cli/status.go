@@ -35,11 +35,7 @@ how many changes wait in the dead-letter queue, and the last error.`,
 			if err := checkFormat(format); err != nil {
 				return err
 			}
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			st, err := g.openState(cmd.Context(), cfg)
+			cfg, st, err := g.openStateOnly(cmd.Context())
 			if err != nil {
 				return err
 			}
