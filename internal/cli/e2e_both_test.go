@@ -144,7 +144,7 @@ func TestBothKill9(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-	finished := regexp.MustCompile(`finished a both-way transaction interrupted.* write_backs=(\d+)`)
+	finished := regexp.MustCompile(`recorded a both-way transaction left by an earlier run.* write_backs=(\d+)`)
 	dropped := regexp.MustCompile(`dropped the intent of a both-way transaction`)
 	recovered, withBacks, discarded := 0, 0, 0
 	// Every other cycle the process kills itself at one of the points of a

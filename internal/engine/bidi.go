@@ -58,6 +58,18 @@ type bidi struct {
 
 	recover   bool // intents may be outstanding: finish them before the next transaction
 	lastPrune time.Time
+
+	// pending holds the bases a pipeline's last transaction decided, which
+	// are durable in its intent but not yet in the bases table: the intent
+	// is finished with the next transaction's (state.ReplaceIntent), or
+	// when the pipeline idles or stops. Reads of bases see them first.
+	pending map[string]pendingBase
+	gen     uint64
+}
+
+type pendingBase struct {
+	base state.Base
+	gen  uint64
 }
 
 // pruneEvery is how often expired tombstones are removed.
@@ -71,6 +83,7 @@ func newBidi(ctx context.Context, e *Engine, fp *FlowPlan, fwd, rev *flowRun) (*
 		origins: map[side]map[string]bool{fromSide: {}, toSide: {}},
 		pipes:   map[side]*flowRun{fromSide: fwd, toSide: rev},
 		parked:  map[string]int64{},
+		pending: map[string]pendingBase{},
 	}
 	var err error
 	if b.wb[fromSide], err = fp.From.Sink(ctx, fp.both.wbFrom); err != nil {
@@ -166,6 +179,11 @@ func (b *bidi) recoverIntents(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Whatever is pending is in these intents.
+	clear(b.pending)
+	for _, p := range b.pipes {
+		p.unflushed = nil
+	}
 	for _, in := range intents {
 		var d intentData
 		if err := json.Unmarshal(in.Data, &d); err != nil {
@@ -209,7 +227,7 @@ func (b *bidi) recoverIntents(ctx context.Context) error {
 			return err
 		}
 		b.noteConflicts(d.Conflicts)
-		b.log.Info("finished a both-way transaction interrupted before it was recorded", "pipeline", in.Name,
+		b.log.Info("recorded a both-way transaction left by an earlier run", "pipeline", in.Name,
 			"bases", len(d.Bases), "write_backs", len(d.Backs))
 	}
 	return nil
@@ -366,4 +384,63 @@ func (e *Engine) startReverse(ctx context.Context, runs map[string]*flowRun, fp 
 	fwd.view, rev.view = newView(fp.both, fromSide), newView(fp.both, toSide)
 	runs[rp.Cfg.Name] = rev
 	return b, nil
+}
+
+// bases reads the bases of keys: the state store's, under those pending.
+func (b *bidi) bases(ctx context.Context, keys []string) (map[string]state.Base, error) {
+	out, err := b.eng.state.Bases(ctx, b.fp.Cfg.Name, keys)
+	if err != nil || len(b.pending) == 0 {
+		return out, err
+	}
+	for _, k := range keys {
+		if p, ok := b.pending[k]; ok {
+			out[k] = p.base
+		}
+	}
+	return out, nil
+}
+
+// hold makes bases pending and returns their generation.
+func (b *bidi) hold(bases []state.Base) uint64 {
+	b.gen++
+	for _, base := range bases {
+		b.pending[base.Key] = pendingBase{base: base, gen: b.gen}
+	}
+	return b.gen
+}
+
+// release drops the pending bases of generation gen that no later
+// transaction replaced: they are in the bases table now.
+func (b *bidi) release(bases []state.Base, gen uint64) {
+	for _, base := range bases {
+		if p, ok := b.pending[base.Key]; ok && p.gen == gen {
+			delete(b.pending, base.Key)
+		}
+	}
+}
+
+// flush records the pipeline's last transaction's bases and conflicts and
+// removes its intent. The caller holds the lock.
+func (f *flowRun) flush(ctx context.Context) error {
+	u := f.unflushed
+	if u == nil {
+		return nil
+	}
+	if err := f.eng.state.FinishIntent(ctx, f.both.fp.Cfg.Name, f.plan.Cfg.Name, u.Bases, u.Conflicts); err != nil {
+		f.both.recover = true
+		return fmt.Errorf("record bases: %w", err)
+	}
+	f.both.release(u.Bases, u.gen)
+	f.unflushed = nil
+	return nil
+}
+
+// flushLocked is flush taking the lock, for a pipeline that idles or stops.
+func (f *flowRun) flushLocked(ctx context.Context) error {
+	if f.both == nil || f.unflushed == nil {
+		return nil
+	}
+	f.both.mu.Lock()
+	defer f.both.mu.Unlock()
+	return f.flush(ctx)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/syncbridge/syncbridge/internal/connector"
 	"github.com/syncbridge/syncbridge/internal/state"
 	"github.com/syncbridge/syncbridge/internal/transform"
+	"golang.org/x/sync/errgroup"
 )
 
 // unit is one target transaction of a both-way pipeline in progress: the
@@ -63,21 +64,35 @@ func (f *flowRun) applyBoth(ctx context.Context, u *unit, changes []change.Chang
 	if !ok {
 		return fmt.Errorf("%w: store %s cannot read rows by key (connector.RowReader), which both-way flows need", errConfig, f.plan.Cfg.From.Store)
 	}
-	src, err := rr.ReadRows(ctx, connector.RowsRequest{Table: f.plan.Cfg.From.Table, Key: f.plan.Key, Keys: srcKeys})
-	if err != nil {
-		return fmt.Errorf("read source rows: %w", err)
-	}
 	tr, ok := u.tx.(connector.TxReader)
 	if !ok {
 		return fmt.Errorf("%w: store %s cannot read rows inside a transaction (connector.TxReader), which both-way flows need", errConfig, f.plan.Cfg.To.Store)
 	}
-	cur, err := tr.Current(ctx, srcKeys)
-	if err != nil {
-		return fmt.Errorf("read target rows: %w", err)
-	}
-	bases, err := f.eng.state.Bases(ctx, f.both.fp.Cfg.Name, keys)
-	if err != nil {
-		return fmt.Errorf("read bases: %w", err)
+	// The three reads are independent: the source (unlocked), the target
+	// (locked, in u's transaction) and the bases.
+	var src, cur map[string]change.Row
+	var bases map[string]state.Base
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		if src, err = rr.ReadRows(gctx, connector.RowsRequest{Table: f.plan.Cfg.From.Table, Key: f.plan.Key, Keys: srcKeys}); err != nil {
+			return fmt.Errorf("read source rows: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() (err error) {
+		if cur, err = tr.Current(gctx, srcKeys); err != nil {
+			return fmt.Errorf("read target rows: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() (err error) {
+		if bases, err = f.both.bases(gctx, keys); err != nil {
+			return fmt.Errorf("read bases: %w", err)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	var writes []*verdict
 	var owners []*keyWork
@@ -270,9 +285,12 @@ func (f *flowRun) record(u *unit, v *verdict, w *keyWork) {
 // commitBoth commits u with cp. The order makes a crash at any point
 // recoverable (see bidi.recoverIntents): the intent is saved, then the
 // target transaction commits with cp, then the write-backs commit with the
-// intent's token, then the bases and conflicts are recorded and the intent
-// removed. Write-backs are applied only where the source's row is still the
-// one decided on: a write there since goes to the next decision instead.
+// intent's token. The bases and conflicts, durable in the intent, are
+// recorded in the state store with the next transaction's intent (one
+// state write per transaction), or when the pipeline idles or stops;
+// meanwhile they are pending in memory, where reads of bases find them.
+// Write-backs are applied only where the source's row is still the one
+// decided on: a write there since goes to the next decision instead.
 func (f *flowRun) commitBoth(ctx context.Context, u *unit, cp connector.Checkpoint) (err error) {
 	b := f.both
 	defer func() {
@@ -319,9 +337,17 @@ func (f *flowRun) commitBoth(ctx context.Context, u *unit, cp connector.Checkpoi
 		return fmt.Errorf("encode intent: %w", err)
 	}
 	flow := b.fp.Cfg.Name
-	if err := f.eng.state.SaveIntent(ctx, state.Intent{Name: f.plan.Cfg.Name, Flow: flow, Data: data}); err != nil {
+	// The intent goes in with the outcome of the previous transaction's.
+	next := state.Intent{Name: f.plan.Cfg.Name, Flow: flow, Data: data}
+	prev := f.unflushed
+	if prev == nil {
+		prev = &unflushed{}
+	}
+	if err := f.eng.state.ReplaceIntent(ctx, flow, prev.Bases, prev.Conflicts, next); err != nil {
 		return fmt.Errorf("save intent: %w", err)
 	}
+	b.release(prev.Bases, prev.gen)
+	f.unflushed = nil
 	armed := len(d.Backs) > 0
 	f.eng.fault(FaultAfterIntent, armed)
 	if err := u.tx.Commit(ctx, cp); err != nil {
@@ -335,9 +361,7 @@ func (f *flowRun) commitBoth(ctx context.Context, u *unit, cp connector.Checkpoi
 		u.counts.applied[change.OpUpdate] += len(d.Backs)
 	}
 	f.eng.fault(FaultAfterWriteBack, armed)
-	if err := f.eng.state.FinishIntent(ctx, flow, f.plan.Cfg.Name, d.Bases, d.Conflicts); err != nil {
-		return fmt.Errorf("record bases: %w", err)
-	}
+	f.unflushed = &unflushed{Bases: d.Bases, Conflicts: d.Conflicts, gen: b.hold(d.Bases)}
 	b.noteConflicts(d.Conflicts)
 	for _, c := range d.Conflicts {
 		if c.Status == state.ConflictParked {

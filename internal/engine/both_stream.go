@@ -58,6 +58,9 @@ func (f *flowRun) applyStreamBoth(ctx context.Context, cp *connector.Checkpoint,
 			return progressed, err
 		}
 		if len(b.Changes) == 0 {
+			if err := f.flushLocked(ctx); err != nil {
+				return progressed, err
+			}
 			if b.Position != nil && time.Since(lastCommit) >= idleCommitEvery && !samePos(b.Position, cp.Position) {
 				if err := f.commitPosition(ctx, cp, b.Position, nil); err != nil {
 					return progressed, err

@@ -143,5 +143,8 @@ func (f *flowRun) replayUnit(ctx context.Context, work []change.Change) error {
 		return err
 	}
 	token := "replay:" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	return f.commitBoth(ctx, u, b.tokenCheckpoint(f.bside.other(), token))
+	if err := f.commitBoth(ctx, u, b.tokenCheckpoint(f.bside.other(), token)); err != nil {
+		return err
+	}
+	return f.flush(ctx)
 }

@@ -41,6 +41,16 @@ type flowRun struct {
 	bside  side
 	view   *view
 	replay bool // a dead-letter replay: the target commits through its side's write-back sink
+	// unflushed is what the last both-way transaction decided, durable in
+	// its intent but not yet recorded (see bidi.pending).
+	unflushed *unflushed
+}
+
+// unflushed is a committed both-way transaction's outcome awaiting record.
+type unflushed struct {
+	Bases     []state.Base
+	Conflicts []state.Conflict
+	gen       uint64
 }
 
 // errDone ends a --once run of a flow.
@@ -52,6 +62,11 @@ func (f *flowRun) run(ctx context.Context) error {
 	f.m.FlowUp.WithLabelValues(f.plan.Cfg.Name).Set(1)
 	defer f.m.FlowUp.WithLabelValues(f.plan.Cfg.Name).Set(0)
 	defer f.markBackfilled()
+	defer func() {
+		if err := f.flushLocked(context.WithoutCancel(ctx)); err != nil {
+			f.log.Warn("record the last both-way transaction; it is finished on the next start", "error", err)
+		}
+	}()
 	bo := newBackoff(f.plan.Cfg.Retry)
 	for {
 		progressed, err := f.runOnce(ctx)

@@ -103,7 +103,8 @@ func saveBases(ctx context.Context, tx *sql.Tx, flow string, bases []Base) error
 	st, err := tx.PrepareContext(ctx, `INSERT INTO bases (flow, key, from_row, to_row, deleted, deleted_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (flow, key) DO UPDATE SET from_row = excluded.from_row, to_row = excluded.to_row,
-			deleted = excluded.deleted, deleted_at = excluded.deleted_at, updated_at = excluded.updated_at`)
+			deleted = excluded.deleted, deleted_at = excluded.deleted_at, updated_at = excluded.updated_at
+		WHERE excluded.updated_at >= bases.updated_at`)
 	if err != nil {
 		return err
 	}
@@ -188,7 +189,10 @@ func placeholders(from, n int) string {
 type BaseStore interface {
 	// Bases returns the stored bases of keys; keys without one are absent.
 	Bases(ctx context.Context, flow string, keys []string) (map[string]Base, error)
-	// SaveBases upserts bases in one transaction.
+	// SaveBases upserts bases in one transaction. A base older (by
+	// UpdatedAt) than the one stored for its key is ignored, so bases
+	// recorded out of order keep the newest agreement. FinishIntent,
+	// ReplaceIntent and ResolveConflict save bases by the same rule.
 	SaveBases(ctx context.Context, flow string, bases []Base) error
 	// PruneTombstones removes tombstones deleted before the given time and
 	// returns how many went.

@@ -223,6 +223,36 @@ func (s *sqlStore) Intents(ctx context.Context, flow string) ([]Intent, error) {
 	return out, nil
 }
 
+// ReplaceIntent implements Store.
+func (s *sqlStore) ReplaceIntent(ctx context.Context, flow string, bases []Base, conflicts []Conflict, next Intent) error {
+	if next.Name == "" || next.Flow == "" || !json.Valid(next.Data) {
+		return errors.New("replace intent: the next intent needs a name, a flow and JSON data")
+	}
+	if next.CreatedAt.IsZero() {
+		next.CreatedAt = time.Now()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("replace intent %q: %w", next.Name, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := saveBases(ctx, tx, flow, bases); err != nil {
+		return fmt.Errorf("replace intent %q: %w", next.Name, err)
+	}
+	if err := insertConflicts(ctx, tx, conflicts); err != nil {
+		return fmt.Errorf("replace intent %q: %w", next.Name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO intents (name, flow, data, created_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (name) DO UPDATE SET flow = excluded.flow, data = excluded.data, created_at = excluded.created_at`,
+		next.Name, next.Flow, string(next.Data), next.CreatedAt.UnixMicro()); err != nil {
+		return fmt.Errorf("replace intent %q: %w", next.Name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("replace intent %q: %w", next.Name, err)
+	}
+	return nil
+}
+
 // FinishIntent implements Store.
 func (s *sqlStore) FinishIntent(ctx context.Context, flow, name string, bases []Base, conflicts []Conflict) error {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -265,4 +295,7 @@ type ConflictLog interface {
 	// FinishIntent saves bases, records conflicts and removes the intent
 	// name ("" = none), in one transaction.
 	FinishIntent(ctx context.Context, flow, name string, bases []Base, conflicts []Conflict) error
+	// ReplaceIntent saves bases and records conflicts (the outcome of the
+	// intent next replaces) and saves next, in one transaction.
+	ReplaceIntent(ctx context.Context, flow string, bases []Base, conflicts []Conflict, next Intent) error
 }

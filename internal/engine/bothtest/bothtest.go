@@ -76,15 +76,36 @@ const StampLayout = "2006-01-02T15:04:05.000000Z"
 type Side struct {
 	Name   string
 	DB     *sql.DB
-	upsert func(db *sql.DB, key int, tag string, at time.Time) error
+	upsert func(ex execer, key int, tag string, at time.Time) error
 	delete string // statement deleting key $1 / ?
 	dump   string // query of (key, full name, email, updated_at)
 	suffix string // what follows the tag in the full name
 	domain string // what follows the tag in the email
 }
 
+// execer is what a database and a transaction have in common.
+type execer interface {
+	Exec(query string, args ...any) (sql.Result, error)
+}
+
 // Upsert writes key with values derived from tag at time at.
 func (s *Side) Upsert(key int, tag string, at time.Time) error { return s.upsert(s.DB, key, tag, at) }
+
+// UpsertBatch writes several keys in one transaction, each stamped with the
+// time it is written.
+func (s *Side) UpsertBatch(keys []int, tags []string) error {
+	tx, err := s.DB.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for i, k := range keys {
+		if err := s.upsert(tx, k, tags[i], time.Now()); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
 
 // Delete deletes key and reports whether a row went.
 func (s *Side) Delete(key int) (bool, error) {
@@ -143,8 +164,8 @@ func stamp(v any) string {
 // SQLiteLegacy is the SQLite legacy table in db.
 func SQLiteLegacy(db *sql.DB) *Side {
 	return &Side{Name: "legacy", DB: db, suffix: " W", domain: "@l",
-		upsert: func(db *sql.DB, key int, tag string, at time.Time) error {
-			_, err := db.Exec(`INSERT INTO CUST_MSTR (CUST_ID, CUST_FNM, CUST_LNM, EMAIL_ADR, UPD_TS) VALUES (?, ?, 'W', ?, ?)
+		upsert: func(ex execer, key int, tag string, at time.Time) error {
+			_, err := ex.Exec(`INSERT INTO CUST_MSTR (CUST_ID, CUST_FNM, CUST_LNM, EMAIL_ADR, UPD_TS) VALUES (?, ?, 'W', ?, ?)
 				ON CONFLICT (CUST_ID) DO UPDATE SET CUST_FNM = excluded.CUST_FNM, CUST_LNM = 'W', EMAIL_ADR = excluded.EMAIL_ADR, UPD_TS = excluded.UPD_TS`,
 				key, tag, tag+"@l", at.UTC().Format(StampLayout))
 			return err
@@ -157,8 +178,8 @@ func SQLiteLegacy(db *sql.DB) *Side {
 // SQLitePlatform is the SQLite platform table in db.
 func SQLitePlatform(db *sql.DB) *Side {
 	return &Side{Name: "platform", DB: db, suffix: " V", domain: "@p",
-		upsert: func(db *sql.DB, key int, tag string, at time.Time) error {
-			_, err := db.Exec(`INSERT INTO customers (id, full_name, email, updated_at) VALUES (?, ?, ?, ?)
+		upsert: func(ex execer, key int, tag string, at time.Time) error {
+			_, err := ex.Exec(`INSERT INTO customers (id, full_name, email, updated_at) VALUES (?, ?, ?, ?)
 				ON CONFLICT (id) DO UPDATE SET full_name = excluded.full_name, email = excluded.email, updated_at = excluded.updated_at`,
 				key, tag+" V", tag+"@p", at.UTC().Format(StampLayout))
 			return err
@@ -171,8 +192,8 @@ func SQLitePlatform(db *sql.DB) *Side {
 // PGLegacy is the PostgreSQL legacy table in db (driver pgx).
 func PGLegacy(db *sql.DB) *Side {
 	return &Side{Name: "legacy", DB: db, suffix: " W", domain: "@l",
-		upsert: func(db *sql.DB, key int, tag string, at time.Time) error {
-			_, err := db.Exec(`INSERT INTO cust_mstr (cust_id, cust_fnm, cust_lnm, email_adr, upd_ts) VALUES ($1, $2, 'W', $3, $4)
+		upsert: func(ex execer, key int, tag string, at time.Time) error {
+			_, err := ex.Exec(`INSERT INTO cust_mstr (cust_id, cust_fnm, cust_lnm, email_adr, upd_ts) VALUES ($1, $2, 'W', $3, $4)
 				ON CONFLICT (cust_id) DO UPDATE SET cust_fnm = excluded.cust_fnm, cust_lnm = 'W', email_adr = excluded.email_adr, upd_ts = excluded.upd_ts`,
 				key, tag, tag+"@l", at)
 			return err
@@ -185,8 +206,8 @@ func PGLegacy(db *sql.DB) *Side {
 // PGPlatform is the PostgreSQL platform table in db (driver pgx).
 func PGPlatform(db *sql.DB) *Side {
 	return &Side{Name: "platform", DB: db, suffix: " V", domain: "@p",
-		upsert: func(db *sql.DB, key int, tag string, at time.Time) error {
-			_, err := db.Exec(`INSERT INTO customers (id, full_name, email, updated_at) VALUES ($1, $2, $3, $4)
+		upsert: func(ex execer, key int, tag string, at time.Time) error {
+			_, err := ex.Exec(`INSERT INTO customers (id, full_name, email, updated_at) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (id) DO UPDATE SET full_name = excluded.full_name, email = excluded.email, updated_at = excluded.updated_at`,
 				key, tag+" V", tag+"@p", at)
 			return err

@@ -44,6 +44,13 @@ func testBasesRoundTrip(t *testing.T, s state.Store) {
 		t.Fatalf("Bases after the second save (-want +got):\n%s", d)
 	}
 
+	// An older agreement recorded late does not replace a newer one.
+	stale := state.Base{Key: "1", To: change.Row{"id": change.Int(1), "balance": change.MustDecimal("99")}, UpdatedAt: agreedAt.Add(-time.Hour)}
+	mustDo(t, s.SaveBases(ctx, "f", []state.Base{stale}))
+	if got, _ := s.Bases(ctx, "f", []string{"1"}); got["1"].To["balance"].String() != "1" {
+		t.Fatalf("an older base replaced a newer one: %+v", got["1"])
+	}
+
 	// Many keys at once, beyond any one statement's parameter count.
 	var many []state.Base
 	var keys []string
@@ -169,5 +176,23 @@ func testIntents(t *testing.T, s state.Store) {
 	}
 	if b, _ := s.Bases(ctx, "f", []string{"7"}); !b["7"].Deleted || b["7"].DeletedAt.IsZero() {
 		t.Fatalf("tombstone without a deletion time: %+v", b)
+	}
+
+	// ReplaceIntent records the previous outcome and the next intent at once.
+	c = conflictOf("f", 8, state.ConflictResolved)
+	mustDo(t, s.ReplaceIntent(ctx, "f", []state.Base{{Key: "8", To: change.Row{"id": change.Int(8)}}}, []state.Conflict{c},
+		state.Intent{Name: "f.reverse", Flow: "f", Data: json.RawMessage(`{"n":4}`)}))
+	got, _ = s.Intents(ctx, "f")
+	if len(got) != 1 || string(got[0].Data) != `{"n":4}` {
+		t.Fatalf("after ReplaceIntent: %+v", got)
+	}
+	if b, _ := s.Bases(ctx, "f", []string{"8"}); len(b) != 1 {
+		t.Fatal("ReplaceIntent did not save the bases")
+	}
+	if cs, _ := s.Conflicts(ctx, "f", state.ConflictResolved); len(cs) != 1 || cs[0].Key != "8" {
+		t.Fatalf("ReplaceIntent did not record the conflict: %+v", cs)
+	}
+	if err := s.ReplaceIntent(ctx, "f", nil, nil, state.Intent{Name: "x", Flow: "f", Data: json.RawMessage(`{`)}); err == nil {
+		t.Fatal("ReplaceIntent saved an intent that is not JSON")
 	}
 }
