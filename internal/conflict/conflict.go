@@ -196,6 +196,14 @@ func New(cfg Config) (*Resolver, error) {
 // Policy returns the flow's row policy.
 func (r *Resolver) Policy() Policy { return r.policy }
 
+// Enforces reports whether a change must be decided by the policy although
+// the other side did not change since the base: under the owner policy, a
+// change by the store that does not own the row (or the owned columns it
+// changed) is decided, so the owner's version stands on both sides.
+func (r *Resolver) Enforces(in Input) bool {
+	return r.policy == Owner && r.owner.enforces(in)
+}
+
 // Resolve decides one conflict.
 func (r *Resolver) Resolve(in Input) Decision {
 	d := r.row(r.policy, in)

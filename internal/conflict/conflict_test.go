@@ -179,6 +179,40 @@ func TestResolveIsSymmetric(t *testing.T) {
 	}
 }
 
+// TestOwnerEnforces: under owner, a change by the store that does not own
+// what it changed is decided even when the owner did not move, so the
+// owner's version stands; changes to what it owns are not.
+func TestOwnerEnforces(t *testing.T) {
+	base := row("Ann", "ann@x", "gold")
+	cases := []struct {
+		name  string
+		owner OwnerConfig
+		in    Input
+		want  bool
+	}{
+		{"row owner: any change by the other store", OwnerConfig{Store: "platform"}, Input{base, from(row("A", "ann@x", "gold"), 1), to(base, 0)}, true},
+		{"row owner: its own change", OwnerConfig{Store: "legacy"}, Input{base, from(row("A", "ann@x", "gold"), 1), to(base, 0)}, false},
+		{"row owner: a new row by the other store", OwnerConfig{Store: "platform"}, Input{nil, from(row("A", "a", "gold"), 1), to(nil, 0)}, true},
+		{"rows predicate not matched", OwnerConfig{Store: "platform", Rows: `tier == "silver"`}, Input{base, from(row("A", "ann@x", "gold"), 1), to(base, 0)}, false},
+		{"owned column changed", OwnerConfig{Store: "platform", Columns: []string{"email"}}, Input{base, from(row("Ann", "new@x", "gold"), 1), to(base, 0)}, true},
+		{"other column changed", OwnerConfig{Store: "platform", Columns: []string{"email"}}, Input{base, from(row("Anne", "ann@x", "gold"), 1), to(base, 0)}, false},
+		{"new row with owned columns", OwnerConfig{Store: "platform", Columns: []string{"email"}}, Input{nil, from(row("A", "a", "gold"), 1), to(nil, 0)}, false},
+		{"other store deletes an owned-columns row", OwnerConfig{Store: "platform", Columns: []string{"email"}}, Input{base, from(nil, 1), to(base, 0)}, true},
+	}
+	for _, c := range cases {
+		r, err := New(Config{Policy: "owner", Owner: c.owner, Table: customers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Enforces(c.in); got != c.want {
+			t.Errorf("%s: Enforces = %v, want %v", c.name, got, c.want)
+		}
+	}
+	if r, _ := New(Config{Policy: "lww", Table: customers}); r.Enforces(Input{base, from(row("A", "a", "g"), 1), to(base, 0)}) {
+		t.Error("lww enforced a change")
+	}
+}
+
 func TestNewRefusesBadSettings(t *testing.T) {
 	cases := []struct {
 		cfg  Config

@@ -145,3 +145,36 @@ func (o *owner) decideColumn(in Input, col string) Decision {
 	}
 	return Decision{Outcome: winner(oursOwns), Reason: fmt.Sprintf("owner: store %s owns %s", own.Store, what)}
 }
+
+// enforces reports whether ours, written by the store that does not own
+// what it changed, must be decided even though theirs did not move: the
+// owner's version is the rule, not just the tie-breaker ("two one-way
+// syncs"). A row the owner does not have yet can be created by the other
+// store when the owner owns only some columns.
+func (o *owner) enforces(in Input) bool {
+	own, other, oursOwns, err := o.sides(in)
+	if err != nil || oursOwns {
+		return false
+	}
+	probe := own.Row
+	if probe == nil {
+		probe = other.Row
+	}
+	if owned, err := o.owns(probe); err != nil || !owned {
+		return false
+	}
+	if len(o.columns) == 0 {
+		return true
+	}
+	if own.Deleted() || other.Deleted() {
+		return own.Deleted() != other.Deleted() && in.Base != nil
+	}
+	for _, c := range o.columns {
+		v, ok := other.Row[c]
+		b, bok := in.Base[c]
+		if ok && (!bok || !change.Equal(v, b)) {
+			return true
+		}
+	}
+	return false
+}

@@ -443,3 +443,28 @@ flows:
 		}
 	}
 }
+
+// TestBothOwnerEnforced: under owner, the store that does not own a column
+// cannot change it (its edit is reverted on its side), while its edits to
+// the columns it owns flow across, and the owner's edits flow both ways.
+func TestBothOwnerEnforced(t *testing.T) {
+	e := newBothEnv(t, `{policy: owner, owner: {store: platform, columns: [email]}}`)
+	mustExec(t, e.legacy, `INSERT INTO CUST_MSTR VALUES (1, 'Ann', 'Lee', 'ann@x', ?)`, ts(1))
+	e.once()
+	e.converged()
+	mustExec(t, e.legacy, `UPDATE CUST_MSTR SET EMAIL_ADR = 'legacy@x', CUST_FNM = 'Anne' WHERE CUST_ID = 1`)
+	e.once()
+	rows := e.converged()
+	if !strings.Contains(rows[0], "Anne Lee | ann@x") {
+		t.Fatalf("the legacy store's email edit must be reverted and its name edit kept: %v", rows)
+	}
+	mustExec(t, e.platform, `UPDATE customers SET email = 'platform@x' WHERE id = 1`)
+	e.once()
+	if rows := e.converged(); !strings.Contains(rows[0], "Anne Lee | platform@x") {
+		t.Fatalf("the owner's email edit must reach the other side: %v", rows)
+	}
+	e.once()
+	if n := counterSum(e.metrics.Applied); n != 0 {
+		t.Fatalf("an idle run applied %v changes", n)
+	}
+}

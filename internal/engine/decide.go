@@ -112,10 +112,30 @@ func (v *view) decide(w *keyWork) (verdict, error) {
 	if sameRow(mapped, w.c, v.dstCols) {
 		return verdict{kind: vAgree, base: v.agreed(w, w.s, w.c)}, nil
 	}
-	if sameRow(w.c, dstBase, v.dstCols) && (w.base != nil || w.c == nil) && !v.older(w, mapped) {
+	if sameRow(w.c, dstBase, v.dstCols) && (w.base != nil || w.c == nil) && !v.older(w, mapped) && !v.enforced(w, mapped) {
 		return v.applyOurs(w, mapped, vApply), nil
 	}
 	return v.conflict(w, mapped)
+}
+
+// enforced reports whether the owner policy decides this change although
+// the target did not move: it comes from the store that does not own what
+// it changed (see conflict.Resolver.Enforces).
+func (v *view) enforced(w *keyWork, mapped change.Row) bool {
+	if v.plan.resolver.Policy() != conflict.Owner {
+		return false
+	}
+	ours, theirs, err := v.frame(w, mapped)
+	if err != nil {
+		return false
+	}
+	var base change.Row
+	if w.base != nil && !w.base.Deleted {
+		base = w.base.To
+	}
+	return v.plan.resolver.Enforces(conflict.Input{Base: base,
+		Ours:   conflict.Version{Row: ours, Store: v.stores[v.src], Source: v.src == fromSide},
+		Theirs: conflict.Version{Row: theirs, Store: v.stores[v.src.other()], Source: v.src != fromSide}})
 }
 
 // older reports, for lww on a timestamp column, whether the source's row is
