@@ -32,28 +32,54 @@
 // COMMIT/DDL query event) is a transaction boundary and advances the
 // position, so an idle table still reports progress. Batches carry a
 // Position only when they end on a boundary; changes carry the position of
-// the boundary before their transaction. Column names and types come from
-// Describe, since binlog_row_metadata may be MINIMAL; after a DDL the table
-// is described again, and a row event that does not match the table stops
-// the stream with a clear error. An UPDATE that changes the primary key is
-// one change whose Before and After keys differ. CommitTime has second
-// precision (the event header's).
+// the boundary before their transaction. An UPDATE that changes the
+// primary key is one change whose Before and After keys differ. CommitTime
+// has second precision (the event header's).
+//
+// Schema changes: column types come from Describe; after a DDL the table is
+// described again before the next row is decoded, so a column added while
+// the stream runs flows on (when the target has it; otherwise the sink
+// refuses the change and it is dead-lettered naming the column). Events
+// written before a column change but read after it (the flow was stopped
+// across the DDL) decode by name when the binlog names columns
+// (binlog_row_metadata=FULL): a column the event lacks is left out of the
+// change, and so is a column dropped since (its type is gone: the target
+// keeps its older value). Without names (the default MINIMAL) an event
+// whose column count differs from the table's stops the flow with
+// ErrPositionLost and the re-backfill fix. MINIMAL cannot detect a DDL that
+// keeps the column count (one column added, another dropped) while changes
+// from before it are unread: run with binlog_row_metadata=FULL, or stop
+// DDL-affected flows only after they caught up.
 //
 // Backfill consistency: Position is taken before the backfill; streaming
 // from it replays everything committed during the backfill, and the
 // idempotent apply makes the target converge.
 //
 // A stream whose position was purged from the server (or belongs to
-// another history) fails with connector.ErrPositionLost: reset the flow's
-// checkpoint to re-backfill, and keep binlogs longer. A broken connection
+// another history) fails with connector.ErrPositionLost, naming the fix:
+// `syncbridge reset --flow F --yes` then `syncbridge run` re-backfills the
+// flow; keep binlogs longer. A broken connection
 // ends the stream with an error; the engine reopens it from its last
 // checkpoint. Ack does nothing: servers keep binlogs by age.
 //
-// Echo suppression: a sink with SinkSpec.SuppressCapture sets the session
-// variable @syncbridge_applying = 1 on its connection. Binlog events do not
-// carry session variables, so binlog capture cannot yet drop these writes;
-// both-way flows rely on the base comparison (a change equal to the base is
-// dropped) until the sink also writes a marker the capture can see.
+// Echo marking: a both-way flow must recognise its own writes when binlog
+// capture reads them back. Session variables never reach the binlog, so a
+// sink with SinkSpec.SuppressCapture writes a marker row instead: first in
+// each transaction, right after START TRANSACTION, it runs
+//
+//	INSERT INTO _syncbridge_marker (flow, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1
+//
+// (the table, flow VARCHAR(255) PRIMARY KEY and n BIGINT, lives in the sink
+// table's database and is created before the transaction). Binlog capture,
+// on a row event of a table named _syncbridge_marker in any database, sets
+// Change.Origin = OriginName(flow) = "syncbridge_<flow>" on every change of
+// that transaction; the sink's Origin() (connector.OriginMarker) returns the
+// same name, and the engine drops captured changes carrying one of its own
+// sinks' origins. Because the marker is written first, capture knows the
+// origin before it decodes any row of the transaction; changes still
+// buffered when a later marker arrives are marked too. The marker row costs
+// one small row event per sink transaction. Poll capture cannot see
+// markers: it reports no origin.
 //
 // # Poll capture
 //
@@ -72,5 +98,6 @@
 // naming the change: InnoDB rolls back only the failed statement, whose rows
 // are then replayed one by one to find it, and the transaction stays
 // usable. The flow's checkpoint is upserted into _syncbridge_checkpoint (in
-// the table's database, created on first use) in the same transaction.
+// the table's database, created on first use) in the same transaction;
+// ResetCheckpoint deletes that row (`syncbridge reset`).
 package mysql

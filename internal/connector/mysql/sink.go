@@ -18,6 +18,11 @@ import (
 // commits atomically with the rows it covers.
 const checkpointTable = "_syncbridge_checkpoint"
 
+// markerTable holds one row per flow whose sink marks its writes (see
+// OriginName): each marked transaction bumps the row, so binlog capture sees
+// a row event of this table inside the transaction.
+const markerTable = "_syncbridge_marker"
+
 // Multi-row upserts: runs of consecutive upserts writing the same columns
 // are sent as one INSERT of up to upsertGroupRows rows (and at most
 // maxGroupParams bound values; the protocol allows 65535). See
@@ -39,15 +44,18 @@ type Sink struct {
 	keySet map[string]bool
 	vals   []change.Value // scratch for encodeUpsert
 
-	conn      *sql.Conn
-	stmts     map[string]*sql.Stmt
-	tx        *sinkTx
-	ckptReady bool // the checkpoint table is known to exist
+	conn        *sql.Conn
+	stmts       map[string]*sql.Stmt
+	tx          *sinkTx
+	ckptReady   bool // the checkpoint table is known to exist
+	markerReady bool // the marker table is known to exist
 }
 
 var (
-	_ connector.Sink = (*Sink)(nil)
-	_ connector.Tx   = (*sinkTx)(nil)
+	_ connector.Sink               = (*Sink)(nil)
+	_ connector.Tx                 = (*sinkTx)(nil)
+	_ connector.CheckpointResetter = (*Sink)(nil)
+	_ connector.OriginMarker       = (*Sink)(nil)
 )
 
 // Sink returns the apply side of one flow. It checks the table and its key
@@ -139,9 +147,10 @@ func (s *Sink) Checkpoint(ctx context.Context) (*connector.Checkpoint, error) {
 }
 
 // Begin starts a transaction on the sink's connection. The checkpoint table
-// is created first, outside the transaction: DDL commits implicitly in
-// MySQL. With SuppressCapture the session variable @syncbridge_applying is
-// 1 on the sink's connection (see the package doc on echo suppression).
+// (and with SuppressCapture the marker table) is created first, outside the
+// transaction: DDL commits implicitly in MySQL. With SuppressCapture the
+// marker row is written first in the transaction, so binlog capture knows
+// the transaction's origin before it decodes any of its rows.
 func (s *Sink) Begin(ctx context.Context) (connector.Tx, error) {
 	if s.tx != nil {
 		return nil, errors.New("begin: a transaction is already open on this sink")
@@ -152,28 +161,75 @@ func (s *Sink) Begin(ctx context.Context) (connector.Tx, error) {
 			return nil, fmt.Errorf("begin on %q: %w", s.spec.Table, err)
 		}
 		s.conn = conn
-		if s.spec.SuppressCapture {
-			if _, err := conn.ExecContext(ctx, "SET @syncbridge_applying = 1"); err != nil {
-				s.dropConn()
-				return nil, fmt.Errorf("begin on %q: %w", s.spec.Table, err)
-			}
-		}
 	}
-	if !s.ckptReady {
-		if _, err := s.conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+s.checkpointRef()+
-			" (flow VARCHAR(255) NOT NULL PRIMARY KEY, data LONGTEXT NOT NULL, updated_at DATETIME(6) NOT NULL)"+
-			" DEFAULT CHARSET=utf8mb4"); err != nil {
-			s.dropConn()
-			return nil, fmt.Errorf("begin on %q: create %s: %w", s.spec.Table, checkpointTable, err)
-		}
-		s.ckptReady = true
+	if err := s.ensureTables(ctx); err != nil {
+		s.dropConn()
+		return nil, fmt.Errorf("begin on %q: %w", s.spec.Table, err)
 	}
 	if _, err := s.conn.ExecContext(ctx, "START TRANSACTION"); err != nil {
 		s.dropConn()
 		return nil, fmt.Errorf("begin on %q: %w", s.spec.Table, err)
 	}
+	if s.spec.SuppressCapture {
+		q := "INSERT INTO " + s.markerRef() + " (flow, n) VALUES (?, 1) ON DUPLICATE KEY UPDATE n = n + 1"
+		if _, err := s.conn.ExecContext(ctx, q, s.spec.Flow); err != nil {
+			s.dropConn()
+			return nil, fmt.Errorf("begin on %q: mark the transaction: %w", s.spec.Table, err)
+		}
+	}
 	s.tx = &sinkTx{s: s}
 	return s.tx, nil
+}
+
+// ensureTables creates the checkpoint table, and the marker table when the
+// sink marks its writes, once per sink.
+func (s *Sink) ensureTables(ctx context.Context) error {
+	if !s.ckptReady {
+		if _, err := s.conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+s.checkpointRef()+
+			" (flow VARCHAR(255) NOT NULL PRIMARY KEY, data LONGTEXT NOT NULL, updated_at DATETIME(6) NOT NULL)"+
+			" DEFAULT CHARSET=utf8mb4"); err != nil {
+			return fmt.Errorf("create %s: %w", checkpointTable, err)
+		}
+		s.ckptReady = true
+	}
+	if s.spec.SuppressCapture && !s.markerReady {
+		if _, err := s.conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+s.markerRef()+
+			" (flow VARCHAR(255) NOT NULL PRIMARY KEY, n BIGINT NOT NULL) DEFAULT CHARSET=utf8mb4"); err != nil {
+			return fmt.Errorf("create %s: %w", markerTable, err)
+		}
+		s.markerReady = true
+	}
+	return nil
+}
+
+// markerRef is the marker table, in the sink table's database.
+func (s *Sink) markerRef() string {
+	return quoteIdent(s.t.schema) + "." + quoteIdent(markerTable)
+}
+
+// OriginName is the origin binlog capture reports (Change.Origin) for the
+// writes of a sink of flow with SuppressCapture: "syncbridge_" + flow. For
+// flow names of lower-case letters, digits and underscores it equals
+// postgres.OriginName(flow).
+func OriginName(flow string) string { return "syncbridge_" + flow }
+
+// Origin returns the origin the sink marks its transactions with, or ""
+// when it does not mark them. See connector.OriginMarker.
+func (s *Sink) Origin() string {
+	if !s.spec.SuppressCapture {
+		return ""
+	}
+	return OriginName(s.spec.Flow)
+}
+
+// ResetCheckpoint forgets the flow's checkpoint: the next run backfills it.
+func (s *Sink) ResetCheckpoint(ctx context.Context) error {
+	_, err := s.store.db.ExecContext(ctx, "DELETE FROM "+s.checkpointRef()+" WHERE flow = ?", s.spec.Flow)
+	var me *gomysql.MySQLError
+	if err != nil && !(errors.As(err, &me) && me.Number == 1146) { // no such table: nothing to forget
+		return fmt.Errorf("reset checkpoint of %q: %w", s.spec.Flow, err)
+	}
+	return nil
 }
 
 // dropConn forgets a connection that may be broken; the next Begin takes a

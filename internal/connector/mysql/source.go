@@ -153,6 +153,11 @@ func (src *binlogSource) Stream(ctx context.Context, from change.Position) (conn
 		return nil, fmt.Errorf("stream %q: %w", src.spec.Table, err)
 	}
 	st, err := openStream(ctx, src, p)
+	if errors.Is(err, connector.ErrPositionLost) {
+		return nil, fmt.Errorf("stream %q from %s: %w; changes since the checkpoint are gone: re-backfill the flow "+
+			"with `syncbridge reset --flow %s --yes` then `syncbridge run`, and keep binlogs longer "+
+			"(binlog_expire_logs_seconds / expire_logs_days)", src.spec.Table, p, err, src.spec.Flow)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("stream %q from %s: %w", src.spec.Table, p, err)
 	}

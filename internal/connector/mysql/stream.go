@@ -46,22 +46,27 @@ type stream struct {
 	schema   []byte // the table's database and name as the binlog names them
 	name     []byte
 	carry    []bool // which columns of src.t are carried
+	colIdx   []int  // for each column of the current rows event, its index in src.t.cols or -1
 	gtidMode bool
 
 	pos      Position // the last transaction boundary read
 	posBytes change.Position
 	file     string // current binlog file (file positions, change ids)
 
-	inTx     bool
-	emitted  bool // changes of the open transaction were returned or queued
-	txID     string
-	txSeq    int
-	stale    bool // a DDL was seen: describe the table again before decoding
-	pending  []change.Change
-	peeked   *replication.BinlogEvent
-	err      error // sticky: the stream is broken once it fails
-	closeMu  sync.Mutex
-	isClosed bool
+	inTx    bool
+	emitted bool // changes of the open transaction were returned or queued
+	txID    string
+	txSeq   int
+	origin  string // the open transaction's origin, from its marker row
+	// lateMarker: a marker arrived after rows of its transaction; Next
+	// marks the ones it holds.
+	lateMarker bool
+	stale      bool // a DDL was seen: describe the table again before decoding
+	pending    []change.Change
+	peeked     *replication.BinlogEvent
+	err        error // sticky: the stream is broken once it fails
+	closeMu    sync.Mutex
+	isClosed   bool
 }
 
 var _ connector.Stream = (*stream)(nil)
@@ -173,8 +178,7 @@ func (s *Store) checkFileExists(ctx context.Context, file string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: binlog file %s was purged; re-backfill the flow (reset its checkpoint) "+
-		"and keep binlogs longer (binlog_expire_logs_seconds / expire_logs_days)", connector.ErrPositionLost, file)
+	return fmt.Errorf("%w: binlog file %s was purged", connector.ErrPositionLost, file)
 }
 
 // binlogError classifies an error of the binlog connection. Error 1236 for
@@ -186,8 +190,7 @@ func binlogError(err error) error {
 		msg := strings.ToLower(me.Message)
 		for _, hint := range []string{"purged", "could not find", "not in the master's binlog", "too old", "first log file"} {
 			if strings.Contains(msg, hint) {
-				return fmt.Errorf("%w: %s; re-backfill the flow (reset its checkpoint) and keep binlogs longer "+
-					"(binlog_expire_logs_seconds / expire_logs_days)", connector.ErrPositionLost, me.Message)
+				return fmt.Errorf("%w: %s", connector.ErrPositionLost, strings.TrimRight(me.Message, ". "))
 			}
 		}
 	}
@@ -292,6 +295,10 @@ func (st *stream) Next(ctx context.Context, max int) (connector.Batch, error) {
 			st.err = err
 			return connector.Batch{}, err
 		}
+		if st.lateMarker {
+			st.lateMarker = false
+			markTail(out, st.txID, st.origin)
+		}
 		if boundary && (len(out) > 0 || st.emitted) {
 			st.emitted = false
 			cut, cutPos = len(out), st.posBytes
@@ -345,6 +352,10 @@ func (st *stream) handle(ctx context.Context, ev *replication.BinlogEvent) (bool
 	case *replication.XIDEvent:
 		return st.commit(e.GSet, ev.Header.LogPos), nil
 	case *replication.RowsEvent:
+		if e.Table != nil && bytes.Equal(e.Table.Table, []byte(markerTable)) {
+			st.marked(e)
+			return false, nil
+		}
 		if e.Table == nil || !bytes.Equal(e.Table.Schema, st.schema) || !bytes.Equal(e.Table.Table, st.name) {
 			return false, nil
 		}
@@ -366,7 +377,39 @@ func (st *stream) handle(ctx context.Context, ev *replication.BinlogEvent) (bool
 }
 
 func (st *stream) begin(txID string) {
-	st.inTx, st.txID, st.txSeq = true, txID, 0
+	st.inTx, st.txID, st.txSeq, st.origin = true, txID, 0, ""
+}
+
+// marked records the origin of the open transaction from a row event of a
+// sink's marker table (in any database: the origin belongs to the
+// transaction). Sinks write the marker first, so it normally precedes the
+// transaction's rows; in case it does not, changes of the transaction not
+// yet returned by Next are marked too (lateMarker: those Next holds).
+func (st *stream) marked(e *replication.RowsEvent) {
+	if len(e.Rows) == 0 || len(e.Rows[len(e.Rows)-1]) == 0 {
+		return
+	}
+	var flow string
+	switch v := e.Rows[len(e.Rows)-1][0].(type) {
+	case string:
+		flow = v
+	case []byte:
+		flow = string(v)
+	default:
+		return
+	}
+	if st.origin == "" {
+		st.origin = OriginName(flow)
+		st.lateMarker = st.txSeq > 0
+		markTail(st.pending, st.txID, st.origin)
+	}
+}
+
+// markTail sets the origin of the trailing changes of transaction txID.
+func markTail(cs []change.Change, txID, origin string) {
+	for i := len(cs) - 1; i >= 0 && cs[i].TxID == txID; i-- {
+		cs[i].Origin = origin
+	}
 }
 
 // commit records a transaction boundary: the GTID set after it, or the
@@ -378,7 +421,7 @@ func (st *stream) commit(set gtid.GTIDSet, logPos uint32) bool {
 	case !st.gtidMode && logPos > 0:
 		st.setPos(Position{File: st.file, Offset: logPos})
 	}
-	st.inTx = false
+	st.inTx, st.origin = false, ""
 	return true
 }
 
