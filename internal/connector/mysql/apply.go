@@ -10,166 +10,19 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 
 	"github.com/syncbridge/syncbridge/internal/change"
-	"github.com/syncbridge/syncbridge/internal/connector"
+	"github.com/syncbridge/syncbridge/internal/connector/sqlsink"
 )
 
-// upsertRow is one encoded upsert: which columns it writes and their
-// arguments in table order.
-type upsertRow struct {
-	cols []bool
-	args []any
-}
-
-// encodeUpsert turns an upsert change into its row: the columns of After
-// (generated columns skipped: the server computes them), plus key columns
-// taken from Key when After lacks them.
-func (s *Sink) encodeUpsert(c *change.Change) (upsertRow, error) {
-	cols := make([]bool, len(s.t.cols))
-	if s.vals == nil {
-		s.vals = make([]change.Value, len(s.t.cols))
-	}
-	vals := s.vals // scratch: only read below, before the next change
-	for name, v := range c.After {
-		i, ok := s.index[name]
-		if !ok {
-			return upsertRow{}, fmt.Errorf("%w: column %q does not exist in table %q", errUnknownColumn, name, s.spec.Table)
-		}
-		if s.t.cols[i].Generated {
-			continue
-		}
-		cols[i], vals[i] = true, v
-	}
-	for j, k := range s.key {
-		i := s.index[k.Name]
-		if !cols[i] {
-			if j >= len(c.Key) {
-				return upsertRow{}, fmt.Errorf("%w: key column %q has no value", errConvert, k.Name)
-			}
-			cols[i], vals[i] = true, c.Key[j]
-		}
-	}
-	r := upsertRow{cols: cols, args: make([]any, 0, len(cols))}
-	for i, ok := range cols {
-		if !ok {
-			continue
-		}
-		a, err := s.store.encode(&s.t.cols[i], vals[i])
-		if err != nil {
-			return upsertRow{}, err
-		}
-		r.args = append(r.args, a)
-	}
-	return r, nil
-}
-
-// applyUpserts applies the leading run of upserts of changes, grouping rows
-// that write the same columns into multi-row statements. It returns how many
-// changes it applied; on failure, an *ApplyError indexed within changes,
-// with every change before it applied.
-//
-// A failed statement has no effect in InnoDB (statement-level rollback)
-// and leaves the transaction open, so when a multi-row statement fails on
-// a data error its rows are replayed one by one to find the culprit. The
-// transaction stays usable for the changes after it.
-func (s *Sink) applyUpserts(ctx context.Context, changes []change.Change) (int, error) {
-	var group []upsertRow
-	flush := func(base int) error {
-		if len(group) == 0 {
-			return nil
-		}
-		defer func() { group = group[:0] }()
-		if len(group) > 1 {
-			err := s.execUpsert(ctx, group)
-			if err == nil {
-				return nil
-			}
-			if apply, _ := classify(err); !apply {
-				return fmt.Errorf("apply %d upserts to %q: %w", len(group), s.spec.Table, err)
-			}
-		}
-		for j, r := range group {
-			if err := s.execUpsert(ctx, []upsertRow{r}); err != nil {
-				return applyError(base+j, &changes[base+j], s.explain(err))
-			}
-		}
-		return nil
-	}
-	start, i := 0, 0
-	refreshed := false
-	for ; i < len(changes) && changes[i].Op != change.OpDelete; i++ {
-		r, err := s.encodeUpsert(&changes[i])
-		if errors.Is(err, errUnknownColumn) && !refreshed {
-			// The table may have gained the column since the sink opened.
-			refreshed = true
-			if err := flush(start); err != nil {
-				return 0, err
-			}
-			start = i
-			if err := s.refresh(ctx); err != nil {
-				return 0, err
-			}
-			r, err = s.encodeUpsert(&changes[i])
-		}
-		if err != nil {
-			if ferr := flush(start); ferr != nil {
-				return 0, ferr
-			}
-			return 0, applyError(i, &changes[i], err)
-		}
-		if len(group) > 0 && (!sameCols(group[0].cols, r.cols) || len(group) >= groupLimit(len(r.args))) {
-			if err := flush(start); err != nil {
-				return 0, err
-			}
-			start = i
-		}
-		group = append(group, r)
-	}
-	if err := flush(start); err != nil {
-		return 0, err
-	}
-	return i, nil
-}
-
-func groupLimit(params int) int {
-	n := upsertGroupRows
-	if params > 0 && n*params > maxGroupParams {
-		n = maxGroupParams / params
-	}
-	return max(n, 1)
-}
-
-func sameCols(a, b []bool) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *Sink) execUpsert(ctx context.Context, rows []upsertRow) error {
-	sig := make([]byte, 0, len(rows[0].cols)+8)
-	sig = fmt.Appendf(sig, "u%d:", len(rows))
-	for _, ok := range rows[0].cols {
-		if ok {
-			sig = append(sig, '1')
-		} else {
-			sig = append(sig, '0')
-		}
-	}
-	st, err := s.stmt(ctx, sig, func() string { return s.upsertSQL(rows[0].cols, len(rows)) })
+// execUpsert writes rows, which all write the same columns, in one
+// statement. A failure of the key guard is explained (see upsertSQL).
+func (s *Sink) execUpsert(ctx context.Context, rows []sqlsink.Row) error {
+	sig := sqlsink.AppendSignature(make([]byte, 0, len(rows[0].Cols)+8), rows)
+	st, err := s.stmt(ctx, sig, func() string { return s.upsertSQL(rows[0].Cols, len(rows)) })
 	if err != nil {
 		return err
 	}
-	args := rows[0].args
-	if len(rows) > 1 {
-		args = make([]any, 0, len(rows)*len(rows[0].args))
-		for _, r := range rows {
-			args = append(args, r.args...)
-		}
-	}
-	_, err = st.ExecContext(ctx, args...)
-	return err
+	_, err = st.ExecContext(ctx, sqlsink.Args(rows)...)
+	return s.explain(err)
 }
 
 // upsertSQL is INSERT ... ON DUPLICATE KEY UPDATE of the chosen columns for
@@ -248,20 +101,9 @@ func (s *Store) upsertClauseGuarded(key, cols []string) string {
 
 // applyDelete deletes the row with the change's key; a missing row is fine.
 func (s *Sink) applyDelete(ctx context.Context, c *change.Change) error {
-	key := c.Key
-	if len(key) == 0 && c.Before != nil {
-		key, _ = change.KeyOf(c.Before, s.spec.Key)
-	}
-	if len(key) != len(s.key) {
-		return fmt.Errorf("%w: delete has %d key values; the key has %d columns", errConvert, len(key), len(s.key))
-	}
-	args := make([]any, len(key))
-	for i, v := range key {
-		a, err := s.store.encode(s.key[i], v)
-		if err != nil {
-			return err
-		}
-		args[i] = a
+	args, err := s.enc.DeleteArgs(c)
+	if err != nil {
+		return err
 	}
 	st, err := s.stmt(ctx, []byte("d"), func() string {
 		conds := make([]string, len(s.key))
@@ -326,6 +168,11 @@ var dataErrors = map[uint16]string{
 // classify tells whether err concerns one change (apply) and whether
 // retrying cannot help (permanent). Data errors are permanent; deadlocks,
 // lock timeouts and connection errors are not about a change.
+//
+// A statement failing on a data error has no effect in InnoDB
+// (statement-level rollback) and leaves the transaction open, so
+// sqlsink.Applier can replay a failed multi-row upsert row by row to find
+// the culprit, and the transaction stays usable for the changes after it.
 func classify(err error) (apply, permanent bool) {
 	if errors.Is(err, errConvert) {
 		return true, true
@@ -337,19 +184,4 @@ func classify(err error) (apply, permanent bool) {
 		}
 	}
 	return false, false
-}
-
-// applyError wraps the failure of change i as an *ApplyError when it is
-// about that change, and returns other errors (the transaction is then
-// unusable) as they are.
-func applyError(i int, c *change.Change, err error) error {
-	apply, perm := classify(err)
-	if !apply {
-		return fmt.Errorf("apply change %s: %w", c.ID, err)
-	}
-	return &connector.ApplyError{
-		Index:     i,
-		Err:       fmt.Errorf("%s %s key %s: %w", c.Op, c.Table, c.Key, err),
-		Permanent: perm,
-	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/syncbridge/syncbridge/internal/change"
 	"github.com/syncbridge/syncbridge/internal/connector"
+	"github.com/syncbridge/syncbridge/internal/connector/sqlsink"
 )
 
 // checkpointTable holds each flow's checkpoint in the target database, so it
@@ -42,7 +43,8 @@ type Sink struct {
 	index  map[string]int // column name -> index in t.cols
 	key    []*column      // key columns in key order
 	keySet map[string]bool
-	vals   []change.Value // scratch for encodeUpsert
+	enc    sqlsink.Encoder // upserts into the table as last described
+	apply  sqlsink.Applier // Apply's mechanism
 
 	conn        *sql.Conn
 	stmts       map[string]*sql.Stmt
@@ -80,13 +82,23 @@ func (s *Store) Sink(ctx context.Context, spec connector.SinkSpec) (connector.Si
 	}
 	spec.Key = keyNames
 	sk := &Sink{store: s, spec: spec, stmts: map[string]*sql.Stmt{}}
+	sk.apply = sqlsink.Applier{
+		Table:     spec.Table,
+		GroupRows: upsertGroupRows,
+		MaxParams: maxGroupParams,
+		Encode:    sk.enc.Upsert,
+		Refresh:   sk.refresh,
+		Upsert:    sk.execUpsert,
+		Delete:    sk.applyDelete,
+		Classify:  classify,
+	}
 	sk.setTable(t)
 	return sk, nil
 }
 
 // setTable (re)builds what the sink derives from the table's shape.
 func (s *Sink) setTable(t *table) {
-	s.t, s.vals = t, nil
+	s.t = t
 	s.index = make(map[string]int, len(t.cols))
 	for i, c := range t.cols {
 		s.index[c.Name] = i
@@ -96,6 +108,13 @@ func (s *Sink) setTable(t *table) {
 	for _, k := range s.spec.Key {
 		s.key = append(s.key, &t.cols[s.index[k]])
 		s.keySet[k] = true
+	}
+	s.enc = sqlsink.Encoder{
+		Table:   s.spec.Table,
+		Columns: t.Columns,
+		Index:   s.index,
+		Key:     s.spec.Key,
+		Encode:  func(i int, v change.Value) (any, error) { return s.store.encode(&t.cols[i], v) },
 	}
 }
 
@@ -270,28 +289,7 @@ func (tx *sinkTx) Apply(ctx context.Context, changes []change.Change) error {
 	if tx.done {
 		return errors.New("apply: transaction is finished")
 	}
-	s := tx.s
-	for i := 0; i < len(changes); {
-		c := &changes[i]
-		if c.Op == change.OpDelete {
-			if err := s.applyDelete(ctx, c); err != nil {
-				return applyError(i, c, err)
-			}
-			i++
-			continue
-		}
-		n, err := s.applyUpserts(ctx, changes[i:])
-		if err != nil {
-			var ae *connector.ApplyError
-			if errors.As(err, &ae) {
-				ae.Index += i
-				return ae
-			}
-			return err
-		}
-		i += n
-	}
-	return nil
+	return tx.s.apply.Apply(ctx, changes)
 }
 
 // Commit stores the checkpoint and commits.

@@ -25,7 +25,7 @@ func BenchmarkSinkApply(b *testing.B) {
 			ctx := context.Background()
 			h.exec(b, `CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, amount DECIMAL(12,2), at TIMESTAMP, flag BOOLEAN, data BLOB)`)
 			sk := h.sink(b, "t")
-			sk.groupRows = mode.rows
+			sk.apply.GroupRows = mode.rows
 			const batch = 1000
 			at := time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC)
 			changes := make([]change.Change, batch)

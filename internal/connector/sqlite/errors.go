@@ -2,15 +2,14 @@ package sqlite
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/syncbridge/syncbridge/internal/connector/sqlsink"
 )
 
 var (
-	// errConvert marks a value that cannot be written to its column: a
-	// permanent failure of that one change (see classify).
-	errConvert = errors.New("cannot convert value")
-	// errUnknownColumn is a change naming a column the table does not have.
-	errUnknownColumn = fmt.Errorf("%w: unknown column", errConvert)
+	// errConvert marks a value that cannot be written to (or read from) its
+	// column: a permanent failure of that one change (see classify).
+	errConvert = sqlsink.ErrConvert
 	// errNotInstalled is returned when capture is read before Prepare ran.
 	errNotInstalled = errors.New("trigger capture is not installed: prepare the flow first (syncbridge run does)")
 	// errImageShape means the fast row-image parser met JSON it does not
