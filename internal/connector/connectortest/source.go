@@ -330,17 +330,29 @@ func testIdle(t *testing.T, h SourceHarness) {
 	src := openSource(ctx, t, h, "cs_idle", table)
 	from := position(ctx, t, src)
 	st := openStream(ctx, t, src, from)
+	// An idle stream may need a few empty batches before it can prove it has
+	// caught up (a busy server's other databases keep moving the WAL), but
+	// each returns promptly with a position, and it gets there quickly.
 	start := time.Now()
-	b, err := st.Next(ctx, 10)
-	if err != nil {
-		t.Fatalf("next: %v", err)
-	}
-	if len(b.Changes) != 0 || !b.CaughtUp || b.Position == nil {
-		t.Fatalf("idle batch = %d changes, CaughtUp %v, Position %s; want empty, caught up, with a position",
-			len(b.Changes), b.CaughtUp, b.Position)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("idle Next took %v; it must return after a short wait", d)
+	var b connector.Batch
+	for {
+		call := time.Now()
+		var err error
+		if b, err = st.Next(ctx, 10); err != nil {
+			t.Fatalf("next: %v", err)
+		}
+		if d := time.Since(call); d > 5*time.Second {
+			t.Errorf("idle Next took %v; it must return after a short wait", d)
+		}
+		if len(b.Changes) != 0 || b.Position == nil {
+			t.Fatalf("idle batch = %d changes, Position %s; want empty, with a position", len(b.Changes), b.Position)
+		}
+		if b.CaughtUp {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("idle stream not caught up after %v", time.Since(start))
+		}
 	}
 	if cmp, err := src.Compare(b.Position, from); err != nil || cmp < 0 {
 		t.Errorf("idle position %s is before the start %s (cmp %d, err %v)", b.Position, from, cmp, err)
