@@ -56,42 +56,8 @@ func (f *flowRun) applyBoth(ctx context.Context, u *unit, changes []change.Chang
 	if err != nil || len(keys) == 0 {
 		return err
 	}
-	srcKeys := make([]change.Key, len(keys))
-	for i, k := range keys {
-		srcKeys[i] = work[k].key
-	}
-	rr, ok := f.plan.From.(connector.RowReader)
-	if !ok {
-		return fmt.Errorf("%w: store %s cannot read rows by key (connector.RowReader), which both-way flows need", errConfig, f.plan.Cfg.From.Store)
-	}
-	tr, ok := u.tx.(connector.TxReader)
-	if !ok {
-		return fmt.Errorf("%w: store %s cannot read rows inside a transaction (connector.TxReader), which both-way flows need", errConfig, f.plan.Cfg.To.Store)
-	}
-	// The three reads are independent: the source (unlocked), the target
-	// (locked, in u's transaction) and the bases.
-	var src, cur map[string]change.Row
-	var bases map[string]state.Base
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		if src, err = rr.ReadRows(gctx, connector.RowsRequest{Table: f.plan.Cfg.From.Table, Key: f.plan.Key, Keys: srcKeys}); err != nil {
-			return fmt.Errorf("read source rows: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() (err error) {
-		if cur, err = tr.Current(gctx, srcKeys); err != nil {
-			return fmt.Errorf("read target rows: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() (err error) {
-		if bases, err = f.both.bases(gctx, keys); err != nil {
-			return fmt.Errorf("read bases: %w", err)
-		}
-		return nil
-	})
-	if err := g.Wait(); err != nil {
+	src, cur, bases, err := f.readState(ctx, u, keys, work)
+	if err != nil {
 		return err
 	}
 	var writes []*verdict
@@ -131,6 +97,45 @@ func (f *flowRun) applyBoth(ctx context.Context, u *unit, changes []change.Chang
 		writes, owners = append(writes, &vd), append(owners, w)
 	}
 	return f.applyVerdicts(ctx, u, writes, owners)
+}
+
+// readState reads, for keys, the source side's rows (unlocked), the target
+// side's rows (locked, in u's transaction) and the bases: three independent
+// reads, run in parallel.
+func (f *flowRun) readState(ctx context.Context, u *unit, keys []string, work map[string]*keyWork) (src, cur map[string]change.Row, bases map[string]state.Base, err error) {
+	srcKeys := make([]change.Key, len(keys))
+	for i, k := range keys {
+		srcKeys[i] = work[k].key
+	}
+	rr, ok := f.plan.From.(connector.RowReader)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("%w: store %s cannot read rows by key (connector.RowReader), which both-way flows need", errConfig, f.plan.Cfg.From.Store)
+	}
+	tr, ok := u.tx.(connector.TxReader)
+	if !ok {
+		return nil, nil, nil, fmt.Errorf("%w: store %s cannot read rows inside a transaction (connector.TxReader), which both-way flows need", errConfig, f.plan.Cfg.To.Store)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		if src, err = rr.ReadRows(gctx, connector.RowsRequest{Table: f.plan.Cfg.From.Table, Key: f.plan.Key, Keys: srcKeys}); err != nil {
+			return fmt.Errorf("read source rows: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() (err error) {
+		if cur, err = tr.Current(gctx, srcKeys); err != nil {
+			return fmt.Errorf("read target rows: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() (err error) {
+		if bases, err = f.both.bases(gctx, keys); err != nil {
+			return fmt.Errorf("read bases: %w", err)
+		}
+		return nil
+	})
+	err = g.Wait()
+	return src, cur, bases, err
 }
 
 // gather drops echoes and truncates, parks what waits behind the
@@ -309,23 +314,10 @@ func (f *flowRun) commitBoth(ctx context.Context, u *unit, cp connector.Checkpoi
 	var xtx connector.Tx
 	if len(u.backs) > 0 {
 		d.Token = f.plan.Cfg.Name + ":" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		if xtx, err = b.wb[f.bside].Begin(ctx); err != nil {
-			return fmt.Errorf("begin write-back: %w", err)
-		}
-		defer xtx.Rollback()
-		kept, err := b.applyBacks(ctx, xtx, u.backs)
-		if err != nil {
+		if xtx, d.Backs, err = f.writeBacks(ctx, u); err != nil {
 			return err
 		}
-		var backs []backWrite
-		for _, w := range u.backs {
-			if kept[w.Key] {
-				backs = append(backs, w)
-			} else {
-				delete(u.bases, w.Key)
-			}
-		}
-		d.Backs = backs
+		defer xtx.Rollback()
 	}
 	for _, k := range u.order {
 		if base, ok := u.bases[k]; ok {
@@ -369,6 +361,31 @@ func (f *flowRun) commitBoth(ctx context.Context, u *unit, cp connector.Checkpoi
 		}
 	}
 	return nil
+}
+
+// writeBacks opens the write-back transaction on the source side and
+// applies u's write-backs where the source's rows are still the ones
+// decided on; the keys of the others keep their old base. It returns the
+// open transaction and the write-backs applied.
+func (f *flowRun) writeBacks(ctx context.Context, u *unit) (connector.Tx, []backWrite, error) {
+	xtx, err := f.both.wb[f.bside].Begin(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin write-back: %w", err)
+	}
+	kept, err := f.both.applyBacks(ctx, xtx, u.backs)
+	if err != nil {
+		xtx.Rollback()
+		return nil, nil, err
+	}
+	var backs []backWrite
+	for _, w := range u.backs {
+		if kept[w.Key] {
+			backs = append(backs, w)
+		} else {
+			delete(u.bases, w.Key)
+		}
+	}
+	return xtx, backs, nil
 }
 
 func asApplyError(err error, ae **connector.ApplyError) bool { return errors.As(err, ae) }

@@ -65,59 +65,13 @@ func (e *Engine) ResolveConflict(ctx context.Context, flow string, seq int64, ta
 
 func (e *Engine) resolve(ctx context.Context, fp *FlowPlan, c *state.Conflict, take string, merged change.Row) error {
 	b := fp.both
-	sinks := map[side]connector.Sink{}
-	for s, spec := range map[side]connector.SinkSpec{fromSide: b.wbFrom, toSide: b.wbTo} {
-		st := fp.From
-		if s == toSide {
-			st = fp.To
-		}
-		sk, err := st.Sink(ctx, spec)
-		if err != nil {
-			return fmt.Errorf("open sink of the %s side: %w", s, err)
-		}
-		defer sk.Close()
-		sinks[s] = sk
+	txs, cur, closeAll, err := openSides(ctx, fp, c)
+	if err != nil {
+		return err
 	}
-	txs := map[side]connector.Tx{}
-	cur := map[side]change.Row{}
-	for _, s := range []side{fromSide, toSide} {
-		tx, err := sinks[s].Begin(ctx)
-		if err != nil {
-			return fmt.Errorf("begin on the %s side: %w", s, err)
-		}
-		defer tx.Rollback()
-		txs[s] = tx
-		r, ok := tx.(connector.TxReader)
-		if !ok {
-			return fmt.Errorf("the %s side's store cannot read rows inside a transaction", s)
-		}
-		rows, err := r.Current(ctx, []change.Key{c.KeyValues})
-		if err != nil {
-			return fmt.Errorf("read the %s side's row: %w", s, err)
-		}
-		cur[s] = rows[c.Key]
-	}
+	defer closeAll()
 	now := time.Now().UTC()
-	var toRow, fromRow change.Row // what each side ends with (nil: deleted)
-	var err error
-	switch take {
-	case TakeFrom:
-		fromRow = cur[fromSide]
-		toRow, err = mapRow(b.fwd, c.KeyValues, fromRow, now)
-	case TakeTo:
-		toRow = restrict(cur[toSide], b.fwd.TargetColumns())
-		fromRow, err = mapRow(b.rev, c.KeyValues, toRow, now)
-	case TakeMerged:
-		start := restrict(cur[toSide], b.fwd.TargetColumns())
-		if start == nil {
-			start = c.Ours
-			if start == nil {
-				start = c.Theirs
-			}
-		}
-		toRow = overlay(start, merged)
-		fromRow, err = mapRow(b.rev, c.KeyValues, toRow, now)
-	}
+	fromRow, toRow, err := chooseRows(b, c, take, merged, cur, now)
 	if err != nil {
 		return fmt.Errorf("map the row: %w", err)
 	}
@@ -150,6 +104,74 @@ func (e *Engine) resolve(ctx context.Context, fp *FlowPlan, c *state.Conflict, t
 	}
 	c.Status, c.ResolvedAt = state.ConflictResolved, now
 	return nil
+}
+
+// openSides begins a transaction on each side of fp through its write-back
+// sink and reads the conflict's row there, locked.
+func openSides(ctx context.Context, fp *FlowPlan, c *state.Conflict) (map[side]connector.Tx, map[side]change.Row, func(), error) {
+	b := fp.both
+	txs, cur := map[side]connector.Tx{}, map[side]change.Row{}
+	var closers []func() error
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	for _, s := range []side{fromSide, toSide} {
+		st, spec := fp.From, b.wbFrom
+		if s == toSide {
+			st, spec = fp.To, b.wbTo
+		}
+		sk, err := st.Sink(ctx, spec)
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, fmt.Errorf("open sink of the %s side: %w", s, err)
+		}
+		closers = append(closers, sk.Close)
+		tx, err := sk.Begin(ctx)
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, fmt.Errorf("begin on the %s side: %w", s, err)
+		}
+		closers = append(closers, tx.Rollback)
+		txs[s] = tx
+		r, ok := tx.(connector.TxReader)
+		if !ok {
+			closeAll()
+			return nil, nil, nil, fmt.Errorf("the %s side's store cannot read rows inside a transaction", s)
+		}
+		rows, err := r.Current(ctx, []change.Key{c.KeyValues})
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, fmt.Errorf("read the %s side's row: %w", s, err)
+		}
+		cur[s] = rows[c.Key]
+	}
+	return txs, cur, closeAll, nil
+}
+
+// chooseRows returns the rows each side ends with (nil: deleted) for an
+// operator's choice.
+func chooseRows(b *bothPlan, c *state.Conflict, take string, merged change.Row, cur map[side]change.Row, now time.Time) (fromRow, toRow change.Row, err error) {
+	switch take {
+	case TakeFrom:
+		fromRow = cur[fromSide]
+		toRow, err = mapRow(b.fwd, c.KeyValues, fromRow, now)
+	case TakeTo:
+		toRow = restrict(cur[toSide], b.fwd.TargetColumns())
+		fromRow, err = mapRow(b.rev, c.KeyValues, toRow, now)
+	default:
+		start := restrict(cur[toSide], b.fwd.TargetColumns())
+		if start == nil {
+			start = c.Ours
+			if start == nil {
+				start = c.Theirs
+			}
+		}
+		toRow = overlay(start, merged)
+		fromRow, err = mapRow(b.rev, c.KeyValues, toRow, now)
+	}
+	return fromRow, toRow, err
 }
 
 // ParseRow reads a row of the flow's to table from JSON ({"column": value}):

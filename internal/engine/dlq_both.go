@@ -35,28 +35,11 @@ func (e *Engine) pipeline(name string) (flow, pipe *FlowPlan, ok bool) {
 // written through its side's write-back sink, so the pipeline's checkpoint
 // does not move. The caller holds the flow's lease.
 func (e *Engine) replayBoth(ctx context.Context, fp, pipe *FlowPlan, entries []state.DLQEntry, want map[int64]bool) ([]ReplayResult, error) {
-	runs := map[string]*flowRun{}
-	for _, p := range []*FlowPlan{fp, fp.Reverse} {
-		src, err := p.From.Source(ctx, p.Source)
-		if err != nil {
-			return nil, fmt.Errorf("open source of %s: %w", p.Cfg.Name, err)
-		}
-		sink, err := p.To.Sink(ctx, p.Sink)
-		if err != nil {
-			return nil, fmt.Errorf("open sink of %s: %w", p.Cfg.Name, err)
-		}
-		defer sink.Close()
-		runs[p.Cfg.Name] = &flowRun{plan: p, eng: e, m: e.metrics, src: src, sink: sink,
-			log: e.log.With(observe.KeyFlow, p.Cfg.Name), attempts: map[string]int{},
-			parked: &parkedKeys{src: src, first: map[string]*change.Change{}}}
-	}
-	fwd, rev := runs[fp.Cfg.Name], runs[fp.Reverse.Cfg.Name]
-	b, err := newBidi(ctx, e, fp, fwd, rev)
+	runs, b, closeAll, err := e.openBoth(ctx, fp)
 	if err != nil {
 		return nil, err
 	}
-	defer b.close()
-	fwd.view, rev.view = newView(fp.both, fromSide), newView(fp.both, toSide)
+	defer closeAll()
 	f := runs[pipe.Cfg.Name]
 	f.sink, f.replay = b.wb[f.bside.other()], true
 
@@ -74,28 +57,9 @@ func (e *Engine) replayBoth(ctx context.Context, fp, pipe *FlowPlan, entries []s
 		}
 		byKey[en.Key] = append(byKey[en.Key], en)
 	}
-	rr, ok := pipe.From.(connector.RowReader)
-	if !ok {
-		return nil, fmt.Errorf("store %s cannot read rows by key", pipe.Cfg.From.Store)
-	}
-	var work []change.Change
-	var replayed []string
-	for _, k := range keys {
-		if blocked[k] {
-			continue
-		}
-		last := byKey[k][len(byKey[k])-1].Change
-		rows, err := rr.ReadRows(ctx, connector.RowsRequest{Table: pipe.Cfg.From.Table, Key: pipe.Key, Keys: []change.Key{last.Key}})
-		if err != nil {
-			return nil, fmt.Errorf("read the source row of key %s: %w", k, err)
-		}
-		c := last
-		c.Before, c.Columns, c.After, c.Op = nil, nil, rows[k], change.OpUpdate
-		if c.After == nil {
-			c.Op = change.OpDelete
-		}
-		work = append(work, c)
-		replayed = append(replayed, k)
+	work, err := replayWork(ctx, pipe, keys, byKey, blocked)
+	if err != nil {
+		return nil, err
 	}
 	if len(work) > 0 {
 		if err := f.replayUnit(ctx, work); err != nil {
@@ -124,6 +88,69 @@ func (e *Engine) replayBoth(ctx context.Context, fp, pipe *FlowPlan, entries []s
 		}
 	}
 	return out, nil
+}
+
+// openBoth opens both pipelines of a both-way flow outside Run (sources not
+// streaming, sinks idle) and their shared state. closeAll releases them.
+func (e *Engine) openBoth(ctx context.Context, fp *FlowPlan) (runs map[string]*flowRun, b *bidi, closeAll func(), err error) {
+	runs = map[string]*flowRun{}
+	var closers []func() error
+	closeAll = func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	for _, p := range []*FlowPlan{fp, fp.Reverse} {
+		src, err := p.From.Source(ctx, p.Source)
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, fmt.Errorf("open source of %s: %w", p.Cfg.Name, err)
+		}
+		sink, err := p.To.Sink(ctx, p.Sink)
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, fmt.Errorf("open sink of %s: %w", p.Cfg.Name, err)
+		}
+		closers = append(closers, sink.Close)
+		runs[p.Cfg.Name] = &flowRun{plan: p, eng: e, m: e.metrics, src: src, sink: sink,
+			log: e.log.With(observe.KeyFlow, p.Cfg.Name), attempts: map[string]int{},
+			parked: &parkedKeys{src: src, first: map[string]*change.Change{}}}
+	}
+	fwd, rev := runs[fp.Cfg.Name], runs[fp.Reverse.Cfg.Name]
+	if b, err = newBidi(ctx, e, fp, fwd, rev); err != nil {
+		closeAll()
+		return nil, nil, nil, err
+	}
+	closers = append(closers, func() error { b.close(); return nil })
+	fwd.view, rev.view = newView(fp.both, fromSide), newView(fp.both, toSide)
+	return runs, b, closeAll, nil
+}
+
+// replayWork is, per parked key not blocked, the change to decide: the
+// source's row as it is now, under the ID of the key's last parked change.
+func replayWork(ctx context.Context, pipe *FlowPlan, keys []string, byKey map[string][]state.DLQEntry, blocked map[string]bool) ([]change.Change, error) {
+	rr, ok := pipe.From.(connector.RowReader)
+	if !ok {
+		return nil, fmt.Errorf("store %s cannot read rows by key", pipe.Cfg.From.Store)
+	}
+	var work []change.Change
+	for _, k := range keys {
+		if blocked[k] {
+			continue
+		}
+		last := byKey[k][len(byKey[k])-1].Change
+		rows, err := rr.ReadRows(ctx, connector.RowsRequest{Table: pipe.Cfg.From.Table, Key: pipe.Key, Keys: []change.Key{last.Key}})
+		if err != nil {
+			return nil, fmt.Errorf("read the source row of key %s: %w", k, err)
+		}
+		c := last
+		c.Before, c.Columns, c.After, c.Op = nil, nil, rows[k], change.OpUpdate
+		if c.After == nil {
+			c.Op = change.OpDelete
+		}
+		work = append(work, c)
+	}
+	return work, nil
 }
 
 // replayUnit decides and applies work in one unit committed through the

@@ -16,4 +16,16 @@
 // parked in the dead-letter queue (durably, before the transaction that skips
 // it commits); later changes to the same key are parked behind it so per-key
 // order is kept.
+//
+// A both-way flow (direction: both; see docs/adr/0002-bidirectional.md)
+// runs as two pipelines, forward and "<flow>.reverse", sharing a bidi: the
+// base of each key, a mutex held around each pipeline's decide, apply and
+// commit, and write-back sinks into both sides (plan_both.go, bidi.go).
+// Each batch is decided on the rows as they are now (both.go, decide.go):
+// the source's row, the target's row read locked in the target transaction,
+// and the base; the latest change still describing the source's row is
+// applied, or met as a conflict and settled by internal/conflict, the
+// winner written to both sides. An intent saved before the target commits
+// lets a restart finish a transaction that a crash cut between its target
+// commit, its write-back and its record.
 package engine

@@ -66,10 +66,31 @@ func checkBoth(ctx context.Context, plan *Plan, fp *FlowPlan) []error {
 			}
 		}
 	}
-	timestamp := fc.Conflict.Timestamp
-	if timestamp != "" && !slices.Contains(fwd.TargetColumns(), timestamp) {
+	res, cerrs := checkConflict(fp)
+	errs = append(errs, cerrs...)
+	rp, rerrs := reversePlan(ctx, plan, fp, rev, revCols)
+	errs = append(errs, rerrs...)
+	fp.Sink.SuppressCapture = true
+	fp.Reverse = rp
+	fp.both = &bothPlan{resolver: res, fwd: fwd, rev: rev, fromStore: fc.From.Store, toStore: fc.To.Store,
+		timestamp: fc.Conflict.Timestamp, ttl: fc.Conflict.TombstoneTTL.D(),
+		wbFrom: connector.SinkSpec{Flow: fc.Name + writeBackSuffix + ".from", Table: fc.From.Table, Key: fp.Key,
+			Columns: rev.TargetColumns(), SuppressCapture: true},
+		wbTo: connector.SinkSpec{Flow: fc.Name + writeBackSuffix + ".to", Table: fc.To.Table, Key: fwd.TargetKey(),
+			Columns: fwd.TargetColumns(), SuppressCapture: true},
+	}
+	rp.both = fp.both
+	return errs
+}
+
+// checkConflict compiles the flow's conflict settings against the to table
+// and the columns the flow writes.
+func checkConflict(fp *FlowPlan) (*conflict.Resolver, []error) {
+	fc, path, fwd := fp.Cfg, fp.Path, fp.Mapping
+	var errs []error
+	if ts := fc.Conflict.Timestamp; ts != "" && !slices.Contains(fwd.TargetColumns(), ts) {
 		errs = append(errs, problem(path+".conflict.timestamp", "flow %s: %q is not a column the flow writes in %s; columns: %s",
-			fc.Name, timestamp, fc.To.Table, strings.Join(fwd.TargetColumns(), ", ")))
+			fc.Name, ts, fc.To.Table, strings.Join(fwd.TargetColumns(), ", ")))
 	}
 	res, err := conflict.New(conflict.Config{Policy: fc.Conflict.Policy, Columns: fc.Conflict.Columns, Fallback: fc.Conflict.Fallback,
 		Owner: conflict.OwnerConfig{Store: fc.Conflict.Owner.Store, Columns: fc.Conflict.Owner.Columns, Rows: fc.Conflict.Owner.Rows},
@@ -83,7 +104,14 @@ func checkBoth(ctx context.Context, plan *Plan, fp *FlowPlan) []error {
 				fc.Name, col))
 		}
 	}
+	return res, errs
+}
 
+// reversePlan is the to→from pipeline of a both-way flow: the flow's config
+// turned around, mapped by rev.
+func reversePlan(ctx context.Context, plan *Plan, fp *FlowPlan, rev *transform.Mapping, revCols config.Columns) (*FlowPlan, []error) {
+	fc, path, fwd := fp.Cfg, fp.Path, fp.Mapping
+	var errs []error
 	rc := fc
 	rc.Name = fc.Name + ReverseSuffix
 	rc.From, rc.To = fc.To, fc.From
@@ -110,17 +138,7 @@ func checkBoth(ctx context.Context, plan *Plan, fp *FlowPlan) []error {
 			errs = append(errs, problem("stores."+fc.To.Store+".capture", "flow %s (reverse): %v", fc.Name, err))
 		}
 	}
-	fp.Sink.SuppressCapture = true
-	fp.Reverse = rp
-	fp.both = &bothPlan{resolver: res, fwd: fwd, rev: rev, fromStore: fc.From.Store, toStore: fc.To.Store,
-		timestamp: timestamp, ttl: fc.Conflict.TombstoneTTL.D(),
-		wbFrom: connector.SinkSpec{Flow: fc.Name + writeBackSuffix + ".from", Table: fc.From.Table, Key: fp.Key,
-			Columns: rev.TargetColumns(), SuppressCapture: true},
-		wbTo: connector.SinkSpec{Flow: fc.Name + writeBackSuffix + ".to", Table: fc.To.Table, Key: fwd.TargetKey(),
-			Columns: fwd.TargetColumns(), SuppressCapture: true},
-	}
-	rp.both = fp.both
-	return errs
+	return rp, errs
 }
 
 // reverseColumns is the to→from mapping: the forward renames inverted (a
