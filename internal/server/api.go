@@ -26,6 +26,7 @@ type FlowView struct {
 func (a *API) routes(mux *http.ServeMux, wrap func(http.Handler) http.Handler) {
 	mux.Handle("GET /api/v1/flows", wrap(http.HandlerFunc(a.flows)))
 	mux.Handle("GET /api/v1/dlq", wrap(http.HandlerFunc(a.dlq)))
+	mux.Handle("GET /api/v1/conflicts", wrap(http.HandlerFunc(a.conflicts)))
 	mux.Handle("GET /api/v1/flows/{flow}/reports", wrap(http.HandlerFunc(a.reports)))
 }
 
@@ -74,6 +75,20 @@ func (a *API) dlq(w http.ResponseWriter, r *http.Request) {
 		entries = []state.DLQEntry{}
 	}
 	writeJSON(w, map[string]any{"entries": entries})
+}
+
+// conflicts lists the conflict log of both-way flows: ?flow= and
+// ?status=parked|resolved narrow it.
+func (a *API) conflicts(w http.ResponseWriter, r *http.Request) {
+	cs, err := a.State.Conflicts(r.Context(), r.URL.Query().Get("flow"), r.URL.Query().Get("status"))
+	if err != nil {
+		httpError(w, err)
+		return
+	}
+	if cs == nil {
+		cs = []state.Conflict{}
+	}
+	writeJSON(w, map[string]any{"conflicts": cs})
 }
 
 func (a *API) reports(w http.ResponseWriter, r *http.Request) {

@@ -64,6 +64,21 @@ func TestAPIServesStateBehindTheToken(t *testing.T) {
 	if w := get("/api/v1/flows/customers/reports", "tok"); w.Code != http.StatusOK {
 		t.Errorf("reports: %d %s", w.Code, w.Body)
 	}
+	k := change.Key{change.Int(7)}
+	if err := st.FinishIntent(ctx, "customers", "", nil, []state.Conflict{{Flow: "customers", Key: k.String(), KeyValues: k,
+		OursSide: "from", Winner: "none", Policy: "manual", Reason: "manual", Status: state.ConflictParked}}); err != nil {
+		t.Fatal(err)
+	}
+	var cs struct {
+		Conflicts []state.Conflict `json:"conflicts"`
+	}
+	w = get("/api/v1/conflicts?status=parked", "tok")
+	if err := json.Unmarshal(w.Body.Bytes(), &cs); err != nil || len(cs.Conflicts) != 1 || cs.Conflicts[0].Key != "7" {
+		t.Fatalf("conflicts: %s %v", w.Body, err)
+	}
+	if w := get("/api/v1/conflicts", ""); w.Code != http.StatusUnauthorized {
+		t.Errorf("conflicts without token: %d", w.Code)
+	}
 }
 
 func TestDashboardIsServed(t *testing.T) {
