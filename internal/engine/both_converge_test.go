@@ -144,27 +144,40 @@ func TestBothConvergeSQLite(t *testing.T) {
 	c.run(t)
 }
 
-// TestBothConvergePolicies: under every other automatic policy the sides
-// end identical too.
+// TestBothConvergePolicies: under every other policy the sides end
+// identical too, for each store pair.
 func TestBothConvergePolicies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for several seconds")
 	}
-	for _, policy := range []string{
-		`{policy: source-wins}`,
-		`{policy: target-wins}`,
-		`{policy: merge, fallback: lww, timestamp: updated_at}`,
-		`{policy: owner, owner: {store: platform, columns: [email]}}`,
-		`{policy: rule, rule: 'ours == nil || theirs == nil ? "source" : ours.email < theirs.email ? "ours" : "theirs"'}`,
-		`{policy: lww}`, // commit times
-		`{policy: manual}`,
-	} {
-		t.Run(policy, func(t *testing.T) {
-			e := newBothEnv(t, policy)
-			c := &convergence{plan: e.plan, st: e.st, sides: sqliteSides(e), keys: 30, perSide: 100, dur: 2 * time.Second,
-				manual: strings.Contains(policy, "manual")}
-			c.run(t)
-		})
+	pairs := []struct {
+		name  string
+		setup func(t *testing.T, conflict string) (*engine.Plan, state.Store, [2]*bothtest.Side)
+	}{
+		{"sqlite-sqlite", func(t *testing.T, conflict string) (*engine.Plan, state.Store, [2]*bothtest.Side) {
+			e := newBothEnv(t, conflict)
+			return e.plan, e.st, sqliteSides(e)
+		}},
+		{"postgres-postgres", pgPair},
+		{"postgres-sqlite", pgSQLitePair},
+	}
+	for _, pair := range pairs {
+		for _, policy := range []string{
+			`{policy: source-wins}`,
+			`{policy: target-wins}`,
+			`{policy: merge, fallback: lww, timestamp: updated_at}`,
+			`{policy: owner, owner: {store: platform, columns: [email]}}`,
+			`{policy: rule, rule: 'ours == nil || theirs == nil ? "source" : ours.email < theirs.email ? "ours" : "theirs"'}`,
+			`{policy: lww}`, // commit times
+			`{policy: manual}`,
+		} {
+			t.Run(pair.name+"/"+policy, func(t *testing.T) {
+				plan, st, sides := pair.setup(t, policy)
+				c := &convergence{plan: plan, st: st, sides: sides, keys: 30, perSide: 100, dur: 2 * time.Second,
+					manual: strings.Contains(policy, "manual")}
+				c.run(t)
+			})
+		}
 	}
 }
 
