@@ -18,6 +18,7 @@ import (
 	"github.com/syncbridge/syncbridge/internal/engine"
 	"github.com/syncbridge/syncbridge/internal/engine/bothtest"
 	"github.com/syncbridge/syncbridge/internal/state"
+	"github.com/syncbridge/syncbridge/internal/testenv"
 )
 
 // newBothCLIEnv is a both-way flow between two SQLite files with the
@@ -113,6 +114,41 @@ func TestBothKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash cycles take seconds")
 	}
+	e := newBothCLIEnv(t, `{policy: lww, timestamp: updated_at}`)
+	bothKill9(t, e, [2]*bothtest.Side{
+		bothtest.SQLiteLegacy(openDB(t, filepath.Join(e.dir, "legacy.db"))),
+		bothtest.SQLitePlatform(openDB(t, filepath.Join(e.dir, "platform.db"))),
+	})
+}
+
+// TestBothKill9Postgres is TestBothKill9 with a PostgreSQL legacy table
+// (logical capture, replication origins) and a SQLite platform table.
+func TestBothKill9Postgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash cycles take seconds")
+	}
+	dsn := testenv.Postgres(t).NewDatabase(t)
+	legacy := openPG(t, dsn)
+	if _, err := legacy.Exec(bothtest.PGLegacySchema); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, cfgPath: filepath.Join(dir, "syncbridge.yaml")}
+	e.platform = openDB(t, filepath.Join(dir, "platform.db"))
+	e.exec(e.platform, bothtest.SQLitePlatformSchema)
+	e.writeConfig(fmt.Sprintf(`
+state: ./state.db
+http: {listen: "off"}
+stores:
+  legacy:   {driver: postgres, dsn: "%s", capture: logical}
+  platform: {driver: sqlite, dsn: ./platform.db, capture: trigger}
+flows:`+bothtest.FlowPGLegacy, dsn, `{policy: lww, timestamp: updated_at}`))
+	bothKill9(t, e, [2]*bothtest.Side{bothtest.PGLegacy(legacy), bothtest.SQLitePlatform(openDB(t, filepath.Join(dir, "platform.db")))})
+}
+
+// bothKill9 runs the kill cycles of TestBothKill9 on e with the writers of
+// sides.
+func bothKill9(t *testing.T, e *env, sides [2]*bothtest.Side) {
 	cycles := 10
 	if s := os.Getenv("SYNCBRIDGE_CRASH_CYCLES"); s != "" {
 		cycles, _ = strconv.Atoi(s)
@@ -120,14 +156,9 @@ func TestBothKill9(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 2))
-	e := newBothCLIEnv(t, `{policy: lww, timestamp: updated_at}`)
 	e.mustRun("run", "--once")
 
 	const keys = 25
-	sides := [2]*bothtest.Side{
-		bothtest.SQLiteLegacy(openDB(t, filepath.Join(e.dir, "legacy.db"))),
-		bothtest.SQLitePlatform(openDB(t, filepath.Join(e.dir, "platform.db"))),
-	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	var mu sync.Mutex
