@@ -100,4 +100,9 @@
 // usable. The flow's checkpoint is upserted into _syncbridge_checkpoint (in
 // the table's database, created on first use) in the same transaction;
 // ResetCheckpoint deletes that row (`syncbridge reset`).
+//
+// Both-way flows read rows by key (rows.go): Store.ReadRows with a plain
+// consistent read, and the sink transaction's Current with SELECT ... FOR
+// UPDATE, which InnoDB keeps locked (absent keys' gaps included) until the
+// transaction ends, so a decision and its write are one compare-and-set.
 package mysql

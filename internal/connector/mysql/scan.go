@@ -94,13 +94,18 @@ func (s *Store) read(ctx context.Context, q queryer, ks *keyset, after, until ch
 	}
 	query += ks.order
 	args = append(args, limit)
+	return s.query(ctx, q, ks.cols, query, args...)
+}
+
+// query runs a SELECT of cols and decodes its rows.
+func (s *Store) query(ctx context.Context, q queryer, cols []*column, query string, args ...any) ([]change.Row, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	raw := make([]any, len(ks.cols))
-	ptrs := make([]any, len(ks.cols))
+	raw := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
 	for i := range raw {
 		ptrs[i] = &raw[i]
 	}
@@ -109,8 +114,8 @@ func (s *Store) read(ctx context.Context, q queryer, ks *keyset, after, until ch
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, err
 		}
-		r := make(change.Row, len(ks.cols))
-		for i, c := range ks.cols {
+		r := make(change.Row, len(cols))
+		for i, c := range cols {
 			v, err := s.decode(c, raw[i])
 			if err != nil {
 				return nil, err
