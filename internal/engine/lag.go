@@ -42,6 +42,9 @@ func (e *Engine) warnOrphanCaptures(ctx context.Context) {
 	var flows []string
 	for _, fp := range e.plan.Flows {
 		flows = append(flows, fp.Cfg.Name)
+		if fp.Reverse != nil { // a both-way flow's to→from pipeline has capture of its own
+			flows = append(flows, fp.Reverse.Cfg.Name)
+		}
 	}
 	for name, st := range e.plan.Stores {
 		cl, ok := st.(connector.CaptureLister)
