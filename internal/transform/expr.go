@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -102,8 +103,45 @@ func compile(src string, env map[string]any, opts []expr.Option) (*program, erro
 	}
 	out := &program{src: src, prog: p}
 	node := p.Node()
+	names := &nameVisitor{env: env, callees: map[*ast.IdentifierNode]bool{}, lets: map[string]bool{}}
+	ast.Walk(&node, names) // ast.Walk visits children first: collect callees and lets,
+	names.check = true     // then check the identifiers
+	ast.Walk(&node, names)
+	if names.unknown != "" {
+		return nil, fmt.Errorf("unknown name %s: not a source column (a text constant is written in quotes, e.g. '\"ACTIVE\"')", names.unknown)
+	}
 	ast.Walk(&node, depVisitor{env: env, p: out})
 	return out, nil
+}
+
+// nameVisitor finds the first identifier that is no source column, env
+// variable, let-bound variable or called function. expr's checker lets an
+// unknown name through where a function takes any value (upper(nope)); a
+// typo must fail at validate, not park every row at run time.
+type nameVisitor struct {
+	env     map[string]any
+	callees map[*ast.IdentifierNode]bool
+	lets    map[string]bool
+	check   bool // second pass
+	unknown string
+}
+
+func (v *nameVisitor) Visit(n *ast.Node) {
+	switch x := (*n).(type) {
+	case *ast.CallNode:
+		if id, ok := x.Callee.(*ast.IdentifierNode); ok {
+			v.callees[id] = true
+		}
+	case *ast.VariableDeclaratorNode:
+		v.lets[x.Name] = true
+	case *ast.IdentifierNode:
+		if !v.check || v.unknown != "" || v.callees[x] || v.lets[x.Value] || x.Value == envVar || x.Value == commitTimeVar {
+			return
+		}
+		if _, ok := v.env[x.Value]; !ok {
+			v.unknown = x.Value
+		}
+	}
 }
 
 type depVisitor struct {
