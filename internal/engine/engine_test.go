@@ -3,9 +3,9 @@ package engine_test
 import (
 	"context"
 	"database/sql"
-	"path/filepath"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -148,4 +148,3 @@ func TestBackfillResumesFromLastChunk(t *testing.T) {
 		t.Fatalf("resume re-copied or lost rows: %d untouched of the first 2000, %d total", first, total)
 	}
 }
-
