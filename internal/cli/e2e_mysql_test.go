@@ -2,10 +2,6 @@ package cli
 
 import (
 	"database/sql"
-	"fmt"
-	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,67 +51,12 @@ func TestMySQLFlows(t *testing.T) {
 // leaves the target identical. SYNCBRIDGE_MYSQL_CRASH_CYCLES sets the count
 // (default 20).
 func TestMySQLKill9Cycles(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash cycles take tens of seconds")
-	}
-	cycles := 20
-	if s := os.Getenv("SYNCBRIDGE_MYSQL_CRASH_CYCLES"); s != "" {
-		cycles, _ = strconv.Atoi(s)
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 3))
+	cycles, rng := crashPlan(t, "SYNCBRIDGE_MYSQL_CRASH_CYCLES", 20)
 	e := newMyFlow(t, "mysql", "postgres", 500)
 	insertAny(e, 1, 30000)
-
-	var mu sync.Mutex // held by the writer while it writes; the checker takes it to pause writes
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		next := 200000
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			mu.Lock()
-			tx, err := e.src.Begin()
-			if err == nil {
-				for j := 0; j < 1+i%5; j++ {
-					id := 1 + (i*7919+j*104729)%30000
-					switch (i + j) % 4 {
-					case 0, 1:
-						tx.Exec(`UPDATE items SET amount = amount + 1, name = ? WHERE id = ?`, fmt.Sprintf("v%d", i), id)
-					case 2:
-						tx.Exec(`DELETE FROM items WHERE id = ?`, id)
-					case 3:
-						next++
-						tx.Exec(`INSERT IGNORE INTO items VALUES (?, 'new', 1.5, UTC_TIMESTAMP(6), 1, NULL)`, next)
-					}
-				}
-				tx.Commit()
-			}
-			mu.Unlock()
-			time.Sleep(3 * time.Millisecond)
-		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
-	for c := 0; c < cycles; c++ {
-		cmd, out := e.process("run", "--no-progress")
-		time.Sleep(time.Duration(200+rng.IntN(1200)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		if strings.Contains(out.String(), "panic") {
-			t.Fatalf("cycle %d: panic\n%s", c, out)
-		}
-		mu.Lock()
-		e.mustRun("run", "--once", "--no-progress")
-		sameItems(e)
-		mu.Unlock()
-	}
+	var mu sync.Mutex
+	defer startItemsWriter(e.src, mysqlItemsSQL, 30000, &mu)()
+	killCycles(t, e.env, cycles, rng, &mu, func() { sameItems(e) })
 }
 
 // privateMySQLSource points the flow's source at a new database of srv.

@@ -3,7 +3,6 @@ package cli
 import (
 	"database/sql"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -149,67 +148,12 @@ func flowScenario(t *testing.T, e *pgFlowEnv) {
 // after every cycle checks that a catch-up run leaves the target identical.
 // SYNCBRIDGE_PG_CRASH_CYCLES sets the count (default 20).
 func TestPostgresKill9Cycles(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash cycles take tens of seconds")
-	}
-	cycles := 20
-	if s := os.Getenv("SYNCBRIDGE_PG_CRASH_CYCLES"); s != "" {
-		cycles, _ = strconv.Atoi(s)
-	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 2))
+	cycles, rng := crashPlan(t, "SYNCBRIDGE_PG_CRASH_CYCLES", 20)
 	e := newPGFlow(t, "postgres", "postgres", 500)
 	e.insertItems(1, 30000)
-
-	var mu sync.Mutex // held by the writer while it writes; the checker takes it to pause writes
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		next := 200000
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			mu.Lock()
-			tx, err := e.src.Begin()
-			if err == nil {
-				for j := 0; j < 1+i%5; j++ {
-					id := 1 + (i*7919+j*104729)%30000
-					switch (i + j) % 4 {
-					case 0, 1:
-						tx.Exec(`UPDATE items SET amount = amount + 1, name = $1 WHERE id = $2`, fmt.Sprintf("v%d", i), id)
-					case 2:
-						tx.Exec(`DELETE FROM items WHERE id = $1`, id)
-					case 3:
-						next++
-						tx.Exec(`INSERT INTO items VALUES ($1, 'new', 1.5, now(), true, NULL) ON CONFLICT DO NOTHING`, next)
-					}
-				}
-				tx.Commit()
-			}
-			mu.Unlock()
-			time.Sleep(3 * time.Millisecond)
-		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
-	for c := 0; c < cycles; c++ {
-		cmd, out := e.process("run", "--no-progress")
-		time.Sleep(time.Duration(200+rng.IntN(1200)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		if strings.Contains(out.String(), "panic") {
-			t.Fatalf("cycle %d: panic\n%s", c, out)
-		}
-		mu.Lock()
-		e.mustRun("run", "--once", "--no-progress")
-		e.same()
-		mu.Unlock()
-	}
+	var mu sync.Mutex
+	defer startItemsWriter(e.src, pgItemsSQL, 30000, &mu)()
+	killCycles(t, e.env, cycles, rng, &mu, e.same)
 }
 
 // TestPostgresSlotDroppedIsAClearError drops the flow's replication slot
