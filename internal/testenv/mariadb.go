@@ -403,19 +403,8 @@ func (m *MariaDBServer) stop() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.proc
-	if p == nil {
-		return nil
-	}
 	m.proc = nil
-	_ = syscall.Kill(p.pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(60 * time.Second):
-	}
-	_ = syscall.Kill(p.pid, syscall.SIGKILL)
-	<-p.done
-	return fmt.Errorf("mariadbd (pid %d) did not stop within 60s: killed", p.pid)
+	return p.terminate(syscall.SIGTERM, 60*time.Second, "mariadbd")
 }
 
 // shutdown stops the server and removes its files.

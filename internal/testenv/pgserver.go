@@ -157,7 +157,7 @@ func (in *install) template() (string, error) {
 	return dir, nil
 }
 
-// process is a running postgres server.
+// process is a running test server (postgres or mariadbd).
 type process struct {
 	done chan struct{} // closed when the server has exited
 	err  error         // its exit status, set before done closes
@@ -264,19 +264,26 @@ func (pg *PG) stop() error {
 	pg.mu.Lock()
 	defer pg.mu.Unlock()
 	p := pg.proc
+	pg.proc = nil
+	return p.terminate(syscall.SIGINT, 30*time.Second, "postgres")
+}
+
+// terminate sends sig (the server's clean-shutdown signal), waits up to
+// grace for the process to exit, and kills it after that. A nil process is
+// already stopped.
+func (p *process) terminate(sig syscall.Signal, grace time.Duration, name string) error {
 	if p == nil {
 		return nil
 	}
-	pg.proc = nil
-	_ = syscall.Kill(p.pid, syscall.SIGINT)
+	_ = syscall.Kill(p.pid, sig)
 	select {
 	case <-p.done:
 		return nil
-	case <-time.After(30 * time.Second):
+	case <-time.After(grace):
 	}
 	_ = syscall.Kill(p.pid, syscall.SIGKILL)
 	<-p.done
-	return fmt.Errorf("postgres (pid %d) did not stop within 30s: killed", p.pid)
+	return fmt.Errorf("%s (pid %d) did not stop within %v: killed", name, p.pid, grace)
 }
 
 // sweepStale removes cluster dirs older than an hour whose server is gone:
