@@ -9,6 +9,7 @@ import (
 	gtid "github.com/go-mysql-org/go-mysql/mysql"
 
 	"github.com/syncbridge/syncbridge/internal/change"
+	"github.com/syncbridge/syncbridge/internal/connector"
 )
 
 // Position encodings. A new layout gets a new version; ParsePosition keeps
@@ -118,11 +119,7 @@ var errIncomparable = errors.New("positions are not comparable")
 // contains the other, come from diverged histories (a failover that lost
 // transactions, multi-source replication) and yield errIncomparable.
 func comparePositions(a, b change.Position) (int, error) {
-	pa, err := ParsePosition(a)
-	if err != nil {
-		return 0, err
-	}
-	pb, err := ParsePosition(b)
+	pa, pb, err := connector.ParseBoth(ParsePosition, a, b)
 	if err != nil {
 		return 0, err
 	}

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"fmt"
 	"strconv"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/jackc/pglogrepl"
 
 	"github.com/syncbridge/syncbridge/internal/change"
+	"github.com/syncbridge/syncbridge/internal/connector"
 )
 
 // positionPrefix versions the text form of a Position. A new layout gets a
@@ -44,21 +46,11 @@ func ParsePosition(b change.Position) (Position, error) {
 
 // comparePositions orders two encoded positions.
 func comparePositions(a, b change.Position) (int, error) {
-	pa, err := ParsePosition(a)
+	pa, pb, err := connector.ParseBoth(ParsePosition, a, b)
 	if err != nil {
 		return 0, err
 	}
-	pb, err := ParsePosition(b)
-	if err != nil {
-		return 0, err
-	}
-	switch {
-	case pa.LSN < pb.LSN:
-		return -1, nil
-	case pa.LSN > pb.LSN:
-		return 1, nil
-	}
-	return 0, nil
+	return cmp.Compare(pa.LSN, pb.LSN), nil
 }
 
 // logPositionPrefix versions the text form of a trigger-capture position

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -187,21 +188,11 @@ func (src *TriggerSource) Position(ctx context.Context) (change.Position, error)
 
 // Compare orders two log positions.
 func (src *TriggerSource) Compare(a, b change.Position) (int, error) {
-	pa, err := parseLogPosition(a)
+	pa, pb, err := connector.ParseBoth(parseLogPosition, a, b)
 	if err != nil {
 		return 0, err
 	}
-	pb, err := parseLogPosition(b)
-	if err != nil {
-		return 0, err
-	}
-	switch {
-	case pa < pb:
-		return -1, nil
-	case pa > pb:
-		return 1, nil
-	}
-	return 0, nil
+	return cmp.Compare(pa, pb), nil
 }
 
 // Snapshot reads up to limit rows after the key after, in key order.

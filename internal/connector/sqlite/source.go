@@ -128,11 +128,7 @@ func (s *triggerSource) Snapshot(ctx context.Context, after change.Key, limit in
 
 // Compare orders two positions.
 func (s *triggerSource) Compare(a, b change.Position) (int, error) {
-	pa, err := ParsePosition(a)
-	if err != nil {
-		return 0, err
-	}
-	pb, err := ParsePosition(b)
+	pa, pb, err := connector.ParseBoth(ParsePosition, a, b)
 	if err != nil {
 		return 0, err
 	}

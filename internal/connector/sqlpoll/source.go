@@ -187,11 +187,7 @@ func (s *Source) Snapshot(ctx context.Context, after change.Key, limit int) ([]c
 
 // Compare orders two positions of this source.
 func (s *Source) Compare(a, b change.Position) (int, error) {
-	ca, err := ParseCursor(a)
-	if err != nil {
-		return 0, err
-	}
-	cb, err := ParseCursor(b)
+	ca, cb, err := connector.ParseBoth(ParseCursor, a, b)
 	if err != nil {
 		return 0, err
 	}
