@@ -367,35 +367,19 @@ func (m *MariaDBServer) start() error {
 }
 
 func (m *MariaDBServer) waitReady(proc *process, logPath string, logOffset int64) error {
-	deadline := time.Now().Add(60 * time.Second)
 	pool, err := sql.Open("mysql", m.DSN("")+"?timeout=5s")
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := pool.PingContext(ctx)
-		cancel()
-		if err == nil {
-			if m.Version == "" || !strings.Contains(m.Version, "MariaDB") {
-				_ = pool.QueryRow("SELECT VERSION()").Scan(&m.Version)
-			}
-			return nil
-		}
-		select {
-		case <-proc.done:
-			log := readFrom(logPath, logOffset)
-			if strings.Contains(log, "Address already in use") || strings.Contains(log, "Can't start server: Bind") {
-				return fmt.Errorf("mariadbd on port %d: %w", m.Port, errPortInUse)
-			}
-			return fmt.Errorf("mariadbd exited at start (%v); its log:\n%s", proc.err, log)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("mariadbd not accepting connections after 60s; its log:\n%s", readFrom(logPath, logOffset))
-		}
+	if err := proc.waitReady("mariadbd", m.Port, pool.PingContext, logPath, logOffset,
+		"Address already in use", "Can't start server: Bind"); err != nil {
+		return err
 	}
+	if m.Version == "" || !strings.Contains(m.Version, "MariaDB") {
+		_ = pool.QueryRow("SELECT VERSION()").Scan(&m.Version)
+	}
+	return nil
 }
 
 // stop shuts the server down (SIGTERM: a clean shutdown) and waits.

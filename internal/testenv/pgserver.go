@@ -226,27 +226,42 @@ func launch(cmd *exec.Cmd) (*process, error) {
 }
 
 func (pg *PG) waitReady(proc *process, logPath string, logOffset int64) error {
-	deadline := time.Now().Add(60 * time.Second)
 	dsn := pg.DSN("postgres") + "&connect_timeout=5"
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	probe := func(ctx context.Context) error {
 		c, err := pgconn.Connect(ctx, dsn)
-		cancel()
 		if err == nil {
 			_ = c.Close(context.Background())
+		}
+		return err
+	}
+	return proc.waitReady("postgres", pg.Port, probe, logPath, logOffset, "could not bind", "Address already in use")
+}
+
+// waitReady polls probe until the server answers, for up to a minute. A
+// server that exits first fails with its log, or with errPortInUse when the
+// log shows one of bindMarkers (another process took the port).
+func (p *process) waitReady(name string, port int, probe func(context.Context) error, logPath string, logOffset int64, bindMarkers ...string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := probe(ctx)
+		cancel()
+		if err == nil {
 			return nil
 		}
 		select {
-		case <-proc.done:
+		case <-p.done:
 			log := readFrom(logPath, logOffset)
-			if strings.Contains(log, "could not bind") || strings.Contains(log, "Address already in use") {
-				return fmt.Errorf("postgres on port %d: %w", pg.Port, errPortInUse)
+			for _, m := range bindMarkers {
+				if strings.Contains(log, m) {
+					return fmt.Errorf("%s on port %d: %w", name, port, errPortInUse)
+				}
 			}
-			return fmt.Errorf("postgres exited at start (%v); its log:\n%s", proc.err, log)
+			return fmt.Errorf("%s exited at start (%v); its log:\n%s", name, p.err, log)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("postgres not accepting connections after 60s; its log:\n%s", readFrom(logPath, logOffset))
+			return fmt.Errorf("%s not accepting connections after 60s; its log:\n%s", name, readFrom(logPath, logOffset))
 		}
 	}
 }
