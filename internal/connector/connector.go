@@ -251,6 +251,11 @@ type ApplyError struct {
 	// Permanent is true when retrying cannot help (constraint violation,
 	// type mismatch): the change goes to the dead-letter queue at once.
 	Permanent bool
+	// ForeignKey is true when the target refused the change for a foreign
+	// key: a referenced row is missing, or the row is still referenced.
+	// Flows ordered by `after:` then wait for the flows they are tied to
+	// and retry instead of parking the change (see docs/adr/0003).
+	ForeignKey bool
 }
 
 func (e *ApplyError) Error() string { return fmt.Sprintf("change %d: %v", e.Index, e.Err) }

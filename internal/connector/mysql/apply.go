@@ -165,6 +165,20 @@ var dataErrors = map[uint16]string{
 	4025: "check constraint violated",
 }
 
+// foreignKey reports whether err is a foreign key violation: a missing
+// parent row (1216, 1452) or a row still referenced (1217, 1451).
+func foreignKey(err error) bool {
+	var me *gomysql.MySQLError
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Number {
+	case 1216, 1217, 1451, 1452:
+		return true
+	}
+	return false
+}
+
 // classify tells whether err concerns one change (apply) and whether
 // retrying cannot help (permanent). Data errors are permanent; deadlocks,
 // lock timeouts and connection errors are not about a change.

@@ -83,14 +83,15 @@ func (s *Store) Sink(ctx context.Context, spec connector.SinkSpec) (connector.Si
 	spec.Key = keyNames
 	sk := &Sink{store: s, spec: spec, stmts: map[string]*sql.Stmt{}}
 	sk.apply = sqlsink.Applier{
-		Table:     spec.Table,
-		GroupRows: upsertGroupRows,
-		MaxParams: maxGroupParams,
-		Encode:    sk.enc.Upsert,
-		Refresh:   sk.refresh,
-		Upsert:    sk.execUpsert,
-		Delete:    sk.applyDelete,
-		Classify:  classify,
+		Table:      spec.Table,
+		GroupRows:  upsertGroupRows,
+		MaxParams:  maxGroupParams,
+		Encode:     sk.enc.Upsert,
+		Refresh:    sk.refresh,
+		Upsert:     sk.execUpsert,
+		Delete:     sk.applyDelete,
+		Classify:   classify,
+		ForeignKey: foreignKey,
 	}
 	sk.setTable(t)
 	return sk, nil

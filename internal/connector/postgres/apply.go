@@ -113,10 +113,17 @@ func (tx *sinkTx) applyChecked(ctx context.Context, changes []change.Change) err
 	}
 	c := &changes[i]
 	return &connector.ApplyError{
-		Index:     i,
-		Err:       fmt.Errorf("%s %s key %s: %w", c.Op, tx.sink.tbl.qualified(), c.Key, cause),
-		Permanent: permanent(cause),
+		Index:      i,
+		Err:        fmt.Errorf("%s %s key %s: %w", c.Op, tx.sink.tbl.qualified(), c.Key, cause),
+		Permanent:  permanent(cause),
+		ForeignKey: foreignKey(cause),
 	}
+}
+
+// foreignKey reports whether err is a foreign key violation (23503).
+func foreignKey(err error) bool {
+	pe, ok := errorsAsPg(err)
+	return ok && pe.Code == "23503"
 }
 
 // permanent reports whether retrying a statement that failed with err

@@ -81,14 +81,15 @@ func (s *Store) newSink(ctx context.Context, spec connector.SinkSpec) (*Sink, er
 	}
 	sk := &Sink{store: s, spec: spec, stmts: make(map[string]*sql.Stmt)}
 	sk.apply = sqlsink.Applier{
-		Table:     spec.Table,
-		GroupRows: upsertGroupRows,
-		MaxParams: maxGroupParams,
-		Encode:    sk.enc.Upsert,
-		Refresh:   sk.refresh,
-		Upsert:    sk.execUpsert,
-		Delete:    sk.applyDelete,
-		Classify:  classify,
+		Table:      spec.Table,
+		GroupRows:  upsertGroupRows,
+		MaxParams:  maxGroupParams,
+		Encode:     sk.enc.Upsert,
+		Refresh:    sk.refresh,
+		Upsert:     sk.execUpsert,
+		Delete:     sk.applyDelete,
+		Classify:   classify,
+		ForeignKey: foreignKey,
 	}
 	sk.schema, _ = splitTable(spec.Table)
 	if err := sk.setTable(t, keyNames); err != nil {
@@ -340,6 +341,13 @@ func (s *Sink) stmt(ctx context.Context, sig []byte, text func() string) (*sql.S
 // retrying cannot help (permanent). Constraint violations, datatype
 // mismatches and values that cannot be converted are permanent; a busy or
 // locked database is transient and not tied to a change.
+// foreignKey reports whether err is a foreign key violation
+// (SQLITE_CONSTRAINT_FOREIGNKEY; immediate constraints fail the statement).
+func foreignKey(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
 func classify(err error) (apply, permanent bool) {
 	if errors.Is(err, errConvert) {
 		return true, true

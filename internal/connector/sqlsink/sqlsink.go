@@ -131,6 +131,9 @@ type Applier struct {
 	// unusable. A multi-row upsert failing with an error about one change
 	// had no effect, and its rows are replayed one by one to find it.
 	Classify func(err error) (apply, permanent bool)
+	// ForeignKey, when set, tells whether err is a foreign key violation
+	// (see connector.ApplyError.ForeignKey).
+	ForeignKey func(err error) bool
 }
 
 // Apply writes changes in order. See connector.Tx.
@@ -232,9 +235,10 @@ func (a *Applier) fail(i int, c *change.Change, err error) error {
 		return fmt.Errorf("apply change %s: %w", c.ID, err)
 	}
 	return &connector.ApplyError{
-		Index:     i,
-		Err:       fmt.Errorf("%s %s key %s: %w", c.Op, c.Table, c.Key, err),
-		Permanent: perm,
+		Index:      i,
+		Err:        fmt.Errorf("%s %s key %s: %w", c.Op, c.Table, c.Key, err),
+		Permanent:  perm,
+		ForeignKey: a.ForeignKey != nil && a.ForeignKey(err),
 	}
 }
 
