@@ -1,6 +1,11 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+)
 
 // Config is the whole file.
 type Config struct {
@@ -39,6 +44,11 @@ type Store struct {
 	// Capture is how changes are read: logical | binlog | trigger | poll |
 	// subscribe. Empty lets the driver choose (or the store is only written).
 	Capture string `yaml:"capture"`
+	// ZeroDates (mysql only) is what a zero date ('0000-00-00', or a zero
+	// month or day) read from the store becomes: error (the default) stops
+	// the flow with an error naming the row; null reads it as NULL, logged
+	// once per column.
+	ZeroDates string `yaml:"zero_dates"`
 }
 
 // Flow is one table pair between two stores.
@@ -143,3 +153,45 @@ type Duration time.Duration
 
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// unquotedNulls restores the keys whose value may be the word null: YAML
+// reads an unquoted `zero_dates: null` as no value, which would silently mean
+// the default (error), the opposite of what was written.
+func (c *Config) unquotedNulls(body ast.Node) {
+	for _, store := range mappingValues(body, "stores") {
+		name := store.Key.String()
+		for _, kv := range mapping(store.Value) {
+			n, ok := kv.Value.(*ast.NullNode)
+			if kv.Key.String() != "zero_dates" || !ok || !strings.EqualFold(n.GetToken().Value, "null") {
+				continue
+			}
+			if s, ok := c.Stores[name]; ok {
+				s.ZeroDates = "null"
+				c.Stores[name] = s
+			}
+		}
+	}
+}
+
+// mappingValues returns the entries of the mapping under key in the top-level mapping n.
+func mappingValues(n ast.Node, key string) []*ast.MappingValueNode {
+	for _, kv := range mapping(n) {
+		if kv.Key.String() == key {
+			return mapping(kv.Value)
+		}
+	}
+	return nil
+}
+
+// mapping returns the entries of a mapping node (nil for anything else).
+func mapping(n ast.Node) []*ast.MappingValueNode {
+	switch v := n.(type) {
+	case *ast.MappingNode:
+		return v.Values
+	case *ast.MappingValueNode:
+		return []*ast.MappingValueNode{v}
+	case *ast.AnchorNode:
+		return mapping(v.Value)
+	}
+	return nil
+}

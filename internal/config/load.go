@@ -60,6 +60,7 @@ func Parse(path string, src []byte, env func(string) (string, bool)) (*Config, e
 		return nil, fileError(path, src, body, err)
 	}
 	cfg.Path = path
+	cfg.unquotedNulls(body)
 	cfg.applyDefaults()
 	return cfg, nil
 }

@@ -164,6 +164,24 @@ func (v *validator) stores() {
 			v.add(path+".dsn", "not set; write the connection string, e.g. dsn: ${%s_DSN}", envName(name))
 		}
 		v.capture(path, s)
+		v.zeroDates(path, s)
+	}
+}
+
+// ZeroDates are the values of a store's zero_dates.
+var ZeroDates = []string{"error", "null"}
+
+// zeroDates checks zero_dates: a known value, on a driver that has zero dates.
+func (v *validator) zeroDates(path string, s Store) {
+	if s.ZeroDates == "" {
+		return
+	}
+	if !slices.Contains(ZeroDates, s.ZeroDates) {
+		v.add(path+".zero_dates", "unknown value %q; one of: %s", s.ZeroDates, strings.Join(ZeroDates, ", "))
+		return
+	}
+	if s.Driver != "" && s.Driver != "mysql" && s.Driver != "mariadb" {
+		v.add(path+".zero_dates", "only driver mysql has zero dates; remove zero_dates from this %s store", s.Driver)
 	}
 }
 

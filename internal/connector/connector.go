@@ -16,6 +16,9 @@ type StoreConfig struct {
 	Driver  string
 	DSN     string
 	Capture Capture
+	// ZeroDates is what reading a zero date ('0000-00-00') from a MySQL
+	// store yields: "error" (the default; "" means it) or "null".
+	ZeroDates string
 }
 
 // Capture is how a store's changes are read. The zero value means "not set".
@@ -298,6 +301,11 @@ var (
 	// because the source no longer has it (pruned log, dropped slot). The flow
 	// needs a re-backfill; the engine never skips the gap silently.
 	ErrPositionLost = errors.New("position no longer available at the source")
+	// ErrUnrepresentable is wrapped when a source holds a value that has no
+	// representation in a change (a MySQL zero date read under
+	// zero_dates: error). Retrying reads the same value again: the operator
+	// must fix the row or the configuration, so the engine stops the flow.
+	ErrUnrepresentable = errors.New("value cannot be represented")
 )
 
 // RowCounter is implemented by stores that can count (or estimate) a table's

@@ -78,7 +78,7 @@ func Check(ctx context.Context, cfg *config.Config, reg *connector.Registry, log
 		sc := cfg.Stores[name]
 		drv, _ := reg.Driver(sc.Driver) // known: Validate checked it
 		st, err := drv.Open(ctx, connector.StoreConfig{Name: name, Driver: sc.Driver, DSN: sc.DSN,
-			Capture: connector.Capture(sc.Capture)}, log.With("store", name))
+			Capture: connector.Capture(sc.Capture), ZeroDates: sc.ZeroDates}, log.With("store", name))
 		if err != nil {
 			errs = append(errs, problem("stores."+name, "cannot open store (dsn %s): %v; fix: check the dsn and that the store is running",
 				config.RedactDSN(sc.DSN), err))

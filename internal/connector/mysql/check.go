@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/syncbridge/syncbridge/internal/connector"
@@ -15,7 +16,7 @@ import (
 // setting and the fix.
 func (s *Store) CheckCapture(ctx context.Context, spec connector.SourceSpec) error {
 	c := s.captureOf(spec.Capture)
-	if c != connector.CaptureBinlog && c != connector.CapturePoll {
+	if c != connector.CaptureBinlog && c != connector.CapturePoll && c != connector.CaptureTrigger {
 		return unsupportedCapture(c)
 	}
 	t, err := s.Describe(ctx, spec.Table)
@@ -35,8 +36,120 @@ func (s *Store) CheckCapture(ctx context.Context, spec connector.SourceSpec) err
 		}
 	case connector.CaptureBinlog:
 		problems = append(problems, s.checkBinlog(ctx, spec)...)
+		s.recommendRowMetadata(ctx, spec)
+	case connector.CaptureTrigger:
+		problems = append(problems, s.checkTrigger(ctx, spec)...)
 	}
 	return errors.Join(problems...)
+}
+
+// recommendRowMetadata logs a warning (a recommendation, not a problem)
+// when the binlog does not name columns. Checks only return problems, so
+// it goes to the store's log, which `validate` and `run` print.
+func (s *Store) recommendRowMetadata(ctx context.Context, spec connector.SourceSpec) {
+	var meta sql.NullString
+	if err := s.db.QueryRowContext(ctx, "SELECT @@GLOBAL.binlog_row_metadata").Scan(&meta); err != nil {
+		return // older servers have no such setting
+	}
+	if !strings.EqualFold(meta.String, "FULL") {
+		s.log.Warn("SET GLOBAL binlog_row_metadata = FULL (and in my.cnf): without it a DDL that keeps the column count cannot be detected",
+			"store", s.name, "flow", spec.Flow, "table", spec.Table, "binlog_row_metadata", meta.String)
+	}
+}
+
+// checkTrigger checks what Prepare of trigger capture needs: a server with
+// SKIP LOCKED, the TRIGGER privilege on the table, CREATE and DML on its
+// database (for the _syncbridge_ tables the triggers write, as the
+// syncbridge user: triggers run with their definer's rights), and, with the
+// binary log on, SUPER or log_bin_trust_function_creators.
+func (s *Store) checkTrigger(ctx context.Context, spec connector.SourceSpec) []error {
+	var out []error
+	if s.flavor == flavorMariaDB && !versionAtLeast(s.version, 10, 6) || s.flavor == flavorMySQL && !versionAtLeast(s.version, 8, 0, 1) {
+		out = append(out, fmt.Errorf("capture: trigger needs MariaDB 10.6 or MySQL 8.0 (SELECT ... SKIP LOCKED), but the server is %s: "+
+			"upgrade it, or use capture: binlog or poll", s.version))
+	}
+	grants, err := s.grants(ctx)
+	if err != nil {
+		return append(out, fmt.Errorf("capture: trigger: read grants: %w", err))
+	}
+	schema, name := s.splitTable(spec.Table)
+	user := "'" + s.cfg.User + "'@'<host>'"
+	if !grants.has("TRIGGER", schema, name) {
+		out = append(out, fmt.Errorf("capture: trigger: user %q lacks the TRIGGER privilege on %s: run GRANT TRIGGER ON %s TO %s",
+			s.cfg.User, s.quoteTable(spec.Table), s.quoteTable(spec.Table), user))
+	}
+	var missing []string
+	for _, p := range []string{"CREATE", "SELECT", "INSERT", "UPDATE", "DELETE"} {
+		if !grants.has(p, schema, "") {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		out = append(out, fmt.Errorf("capture: trigger: user %q lacks %s on database %s (for the %s, %s and %s tables): run GRANT %s ON %s.* TO %s",
+			s.cfg.User, strings.Join(missing, ", "), quoteIdent(schema), logTable, cursorTable, writerTable,
+			strings.Join(missing, ", "), quoteIdent(schema), user))
+	}
+	var logBin, trust string
+	if err := s.db.QueryRowContext(ctx, "SELECT @@GLOBAL.log_bin, @@GLOBAL.log_bin_trust_function_creators").Scan(&logBin, &trust); err != nil {
+		return append(out, fmt.Errorf("capture: trigger: read server settings: %w", err))
+	}
+	on := func(v string) bool { return v == "1" || strings.EqualFold(v, "ON") }
+	if on(logBin) && !on(trust) && !grants.has("SUPER", "", "") {
+		out = append(out, fmt.Errorf("capture: trigger: the binary log is on, so creating triggers needs SUPER or log_bin_trust_function_creators=1, "+
+			"and user %q has no SUPER: run SET GLOBAL log_bin_trust_function_creators = 1 and add log_bin_trust_function_creators=1 "+
+			"under [mysqld] in my.cnf (or GRANT SUPER ON *.* TO %s)", s.cfg.User, user))
+	}
+	return out
+}
+
+// grantList is the current user's SHOW GRANTS.
+type grantList []string
+
+func (s *Store) grants(ctx context.Context) (grantList, error) {
+	rows, err := s.db.QueryContext(ctx, "SHOW GRANTS")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out grantList
+	for rows.Next() {
+		var g sql.NullString
+		if err := rows.Scan(&g); err != nil {
+			return nil, err
+		}
+		out = append(out, g.String)
+	}
+	return out, rows.Err()
+}
+
+// has reports whether a grant gives priv on the table (name), the
+// database (name ""), or globally (schema ""): ALL PRIVILEGES counts.
+func (gl grantList) has(priv, schema, name string) bool {
+	scopes := []string{"*.*"}
+	if schema != "" {
+		db := quoteIdent(schema)
+		scopes = append(scopes, db+".*", quoteIdent(strings.ReplaceAll(schema, "_", `\_`))+".*")
+		if name != "" {
+			scopes = append(scopes, db+"."+quoteIdent(name))
+		}
+	}
+	for _, g := range gl {
+		privs, rest, ok := strings.Cut(strings.TrimPrefix(g, "GRANT "), " ON ")
+		if !ok {
+			continue
+		}
+		scope, _, _ := strings.Cut(rest, " TO ")
+		if !slices.Contains(scopes, strings.TrimSpace(scope)) {
+			continue
+		}
+		for _, p := range strings.Split(privs, ",") {
+			p = strings.ToUpper(strings.TrimSpace(p))
+			if p == priv || p == "ALL PRIVILEGES" || p == "ALL" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkBinlog checks the server settings and privileges binlog capture

@@ -62,7 +62,7 @@ func (st *stream) rows(ctx context.Context, e *replication.RowsEvent, h *replica
 			return err
 		}
 		c := change.Change{Flow: st.src.spec.Flow, Op: op, Table: st.src.spec.Table, CommitTime: commit,
-			TxID: st.txID, Position: st.posBytes, Origin: st.origin}
+			TxID: st.txID, Position: st.txPos, Origin: st.origin}
 		switch op {
 		case change.OpInsert:
 			c.After = first
@@ -80,7 +80,10 @@ func (st *stream) rows(ctx context.Context, e *replication.RowsEvent, h *replica
 			img = c.Before
 		}
 		c.Key, _ = change.KeyOf(img, st.src.spec.Key)
-		c.ID = st.src.s.name + ":" + st.src.spec.Table + ":" + st.txID + ":" + strconv.Itoa(st.txSeq)
+		if st.idPre == "" {
+			st.idPre = st.src.s.name + ":" + st.src.spec.Table + ":" + st.txID + ":"
+		}
+		c.ID = st.idPre + strconv.Itoa(st.txSeq)
 		st.txSeq++
 		st.pending = append(st.pending, c)
 	}
@@ -126,8 +129,9 @@ func (st *stream) mapColumns(e *replication.RowsEvent, named bool) {
 
 // row decodes image i of a rows event, by st.colIdx. A before image (of an
 // update or delete) may hold a zero date: it is carried as an unknown value
-// with the column's type rather than failing, since the row is being fixed
-// or deleted and its old value is never written anywhere.
+// with the column's type (NULL under zero_dates: null, as the row was read)
+// rather than failing, since the row is being fixed or deleted and its old
+// value is never written anywhere.
 func (st *stream) row(e *replication.RowsEvent, i int, before bool) (change.Row, error) {
 	t := st.src.t
 	if i < len(e.SkippedColumns) {
@@ -148,8 +152,15 @@ func (st *stream) row(e *replication.RowsEvent, i int, before bool) (change.Row,
 			continue
 		}
 		v, err := st.src.s.decode(&t.cols[idx], raw[j])
-		if err != nil && before && errors.Is(err, errZeroDate) {
-			v, err = change.Unknown(fmt.Sprint(raw[j]), t.cols[idx].Type), nil
+		if err != nil && errors.Is(err, errZeroDate) {
+			switch {
+			case before && st.src.s.zero.null:
+				v, err = change.Null, nil // as the row was read
+			case before:
+				v, err = change.Unknown(fmt.Sprint(raw[j]), t.cols[idx].Type), nil
+			default:
+				v, err = st.src.s.zeroDate(err, st.src.spec.Table, func() string { return st.rawKey(raw) })
+			}
 		}
 		if err != nil {
 			return nil, err
@@ -157,6 +168,24 @@ func (st *stream) row(e *replication.RowsEvent, i int, before bool) (change.Row,
 		out[t.cols[idx].Name] = v
 	}
 	return out, nil
+}
+
+// rawKey formats the key of a row image, for error messages.
+func (st *stream) rawKey(raw []any) string {
+	t := st.src.t
+	k := make(change.Key, 0, len(st.src.spec.Key))
+	for _, name := range st.src.spec.Key {
+		for j, idx := range st.colIdx {
+			if idx >= 0 && j < len(raw) && t.cols[idx].Name == name {
+				v, err := st.src.s.decode(&t.cols[idx], raw[j])
+				if err != nil {
+					v = change.Unknown(fmt.Sprint(raw[j]), t.cols[idx].Type)
+				}
+				k = append(k, v)
+			}
+		}
+	}
+	return k.String()
 }
 
 // changedColumns lists, in table order, the columns whose value differs

@@ -1,5 +1,5 @@
 // Package mysql is the driver for MySQL and MariaDB: `driver: mysql`, with
-// `capture: binlog` or `capture: poll`, a transactional sink and a
+// `capture: binlog`, `capture: trigger` or `capture: poll`, a transactional sink and a
 // key-ordered scanner. SQL goes through go-sql-driver/mysql; the binlog is
 // read with go-mysql's replication.BinlogSyncer. Tested against MariaDB
 // 10.11; written for MySQL 8 as well (MySQL GTID sets, SHOW BINARY LOG
@@ -26,7 +26,9 @@
 // offset ("mysql-gtid:v1:<set>", "mysql-file:v1:<file>:<offset>", see
 // position.go). It needs log_bin, binlog_format=ROW, binlog_row_image=FULL
 // and the REPLICATION SLAVE and REPLICATION CLIENT privileges;
-// CheckCapture checks them without writing and names each fix.
+// CheckCapture checks them without writing and names each fix; it also
+// logs a warning recommending binlog_row_metadata=FULL when it is not (see
+// schema changes below).
 //
 // Only rows of the flow's table become changes; every commit (XID, or a
 // COMMIT/DDL query event) is a transaction boundary and advances the
@@ -80,6 +82,34 @@
 // buffered when a later marker arrives are marked too. The marker row costs
 // one small row event per sink transaction. Poll capture cannot see
 // markers: it reports no origin.
+//
+// # Trigger capture
+//
+// `capture: trigger` is for servers whose binlog cannot be read (managed
+// services, no REPLICATION grants). Prepare creates, in the table's
+// database, _syncbridge_log (id AUTO_INCREMENT, tbl, op, tx, origin,
+// old_row, new_row, at), _syncbridge_cursor (each flow's acked id) and
+// _syncbridge_writer, and AFTER INSERT, UPDATE and DELETE triggers whose
+// names carry a hash of their body: running Prepare again (after ALTER
+// TABLE) creates the new triggers before dropping the old, so no change
+// is missed (one may be logged twice). Row images are JSON objects of each
+// column's exact text (HEX for binary types, epoch seconds for TIMESTAMP so
+// the writer's time_zone does not matter) and decode through the same
+// code as SQL reads. Positions are "mysql-log:v1:<id>". Log ids are drawn
+// at insert, not at commit; the stream reads only ids proven final, using
+// _syncbridge_writer row locks as the list of open transactions (see
+// trigger_horizon.go), so a transaction that commits after a later one is
+// never skipped. Batches are cut only between transactions; two
+// transactions of one connection that commit between two reads of the log
+// count as one (never a wrong cut, sometimes a later one). Ack prunes the
+// log up to the slowest flow of the table. A sink sets @syncbridge_origin
+// on its connection (OriginName(flow) with SuppressCapture, else NULL); the
+// triggers log it and the stream sets Change.Origin, which the engine
+// drops as it does the binlog's marker origin. TRUNCATE fires no trigger
+// and is not seen. Needs MariaDB 10.6+ or MySQL 8.0+ (SKIP LOCKED), the
+// TRIGGER privilege, CREATE and DML on the database, and with the binary
+// log on SUPER or log_bin_trust_function_creators=1; CheckCapture names
+// each missing one with its GRANT or SET GLOBAL.
 //
 // # Poll capture
 //

@@ -53,6 +53,7 @@ type Store struct {
 	defaultDB string         // DATABASE() of the DSN: tables without a "db." prefix live here
 	loc       *time.Location // how DATETIME (zone-less) values are read and written
 	rowAlias  bool           // upserts name the incoming row (MySQL 8.0.20+) instead of VALUES()
+	zero      *zeroDates     // zero_dates: what reading a zero date does (types.go)
 }
 
 var (
@@ -79,6 +80,10 @@ func Open(ctx context.Context, cfg connector.StoreConfig, log *slog.Logger) (*St
 	}
 	if cfg.DSN == "" {
 		return nil, fmt.Errorf("mysql store %q: dsn is empty: set it to user:password@tcp(host:3306)/database", cfg.Name)
+	}
+	zero, err := newZeroDates(cfg.ZeroDates)
+	if err != nil {
+		return nil, fmt.Errorf("mysql store %q: %w", cfg.Name, err)
 	}
 	mc, err := gomysql.ParseDSN(cfg.DSN)
 	if err != nil {
@@ -107,7 +112,7 @@ func Open(ctx context.Context, cfg connector.StoreConfig, log *slog.Logger) (*St
 	}
 	db := sql.OpenDB(conn)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{name: cfg.Name, capture: cfg.Capture, db: db, cfg: mc, log: log, loc: loc}
+	s := &Store{name: cfg.Name, capture: cfg.Capture, db: db, cfg: mc, log: log, loc: loc, zero: zero}
 	var dbName sql.NullString
 	if err := db.QueryRowContext(ctx, "SELECT VERSION(), DATABASE()").Scan(&s.version, &dbName); err != nil {
 		db.Close()
@@ -169,11 +174,14 @@ func (s *Store) captureOf(c connector.Capture) connector.Capture {
 	return s.capture
 }
 
-// Source returns the capture side of one flow: binlog or poll capture.
+// Source returns the capture side of one flow: binlog, trigger or poll
+// capture.
 func (s *Store) Source(ctx context.Context, spec connector.SourceSpec) (connector.Source, error) {
 	switch c := s.captureOf(spec.Capture); c {
 	case connector.CaptureBinlog:
 		return newBinlogSource(ctx, s, spec)
+	case connector.CaptureTrigger:
+		return newTriggerSource(ctx, s, spec)
 	case connector.CapturePoll:
 		return newPollSource(ctx, s, spec)
 	default:
@@ -184,11 +192,9 @@ func (s *Store) Source(ctx context.Context, spec connector.SourceSpec) (connecto
 func unsupportedCapture(c connector.Capture) error {
 	switch c {
 	case "":
-		return errors.New("capture is not set: use binlog or poll")
-	case connector.CaptureTrigger:
-		return errors.New("trigger capture on mysql is not supported yet; use binlog or poll")
+		return errors.New("capture is not set: use binlog, trigger or poll")
 	}
-	return fmt.Errorf("capture: %s is not supported by driver mysql; use binlog or poll", c)
+	return fmt.Errorf("capture: %s is not supported by driver mysql; use binlog, trigger or poll", c)
 }
 
 // keyColumns returns the key of a flow: the configured columns, checked to

@@ -43,7 +43,11 @@ func (d dialect) Decode(col connector.Column, raw any) (change.Value, error) {
 	if !ok {
 		return change.Value{}, fmt.Errorf("column %q is not in table %q", col.Name, d.t.Name)
 	}
-	return d.s.decode(c, raw)
+	v, err := d.s.decode(c, raw)
+	if err != nil {
+		return d.s.zeroDate(err, d.t.Name, nil) // the poller names the column, not the key
+	}
+	return v, nil
 }
 
 // newPollSource returns a `capture: poll` source for spec.

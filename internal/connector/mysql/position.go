@@ -17,6 +17,7 @@ import (
 const (
 	gtidPrefix = "mysql-gtid:v1:" // + GTID set: MariaDB "0-1-42,1-2-7", MySQL "uuid:1-42"
 	filePrefix = "mysql-file:v1:" // + file ":" offset
+	logPrefix  = "mysql-log:v1:"  // + trigger-log id (capture: trigger)
 )
 
 // Position is a transaction boundary in a server's binlog: after the
@@ -25,17 +26,29 @@ const (
 // With GTIDs it is the set of transactions executed (MariaDB: the last GTID
 // per replication domain, as @@gtid_binlog_pos; MySQL: @@gtid_executed).
 // Otherwise it is a binlog file and the offset just past the commit event.
+//
+// Trigger capture (Log) has its own kind: the id of the last
+// _syncbridge_log row covered; every row up to it is final (see
+// logstream.go), and streaming resumes with the next greater id.
 type Position struct {
 	GTID   bool
 	Set    string // the GTID set's text, when GTID
 	File   string // binlog file name, e.g. "mariadb-bin.000003"
 	Offset uint32
+	Log    bool  // a trigger-log position
+	LogID  int64 // when Log: the last log id covered (0 = the log's start)
 }
+
+// logPosition is the trigger-log position after log id id.
+func logPosition(id int64) Position { return Position{Log: true, LogID: id} }
 
 // Bytes encodes p as an opaque change.Position.
 func (p Position) Bytes() change.Position { return change.Position(p.String()) }
 
 func (p Position) String() string {
+	if p.Log {
+		return logPrefix + strconv.FormatInt(p.LogID, 10)
+	}
 	if p.GTID {
 		return gtidPrefix + p.Set
 	}
@@ -51,6 +64,13 @@ func ParsePosition(b change.Position) (Position, error) {
 		}
 		return Position{GTID: true, Set: rest}, nil
 	}
+	if rest, ok := strings.CutPrefix(s, logPrefix); ok {
+		id, err := strconv.ParseInt(rest, 10, 64)
+		if err != nil || id < 0 || rest != strconv.FormatInt(id, 10) {
+			return Position{}, fmt.Errorf("position %q: want %s<log id>", s, logPrefix)
+		}
+		return logPosition(id), nil
+	}
 	if rest, ok := strings.CutPrefix(s, filePrefix); ok {
 		i := strings.LastIndexByte(rest, ':')
 		if i <= 0 {
@@ -62,8 +82,8 @@ func ParsePosition(b change.Position) (Position, error) {
 		}
 		return Position{File: rest[:i], Offset: uint32(off)}, nil
 	}
-	return Position{}, fmt.Errorf("position %q: not a mysql position (want %s<gtid set> or %s<file>:<offset>)",
-		s, gtidPrefix, filePrefix)
+	return Position{}, fmt.Errorf("position %q: not a mysql position (want %s<gtid set>, %s<file>:<offset> or %s<log id>)",
+		s, gtidPrefix, filePrefix, logPrefix)
 }
 
 // gtidSet is a parsed GTID set: MariaDB's (one sequence number per
@@ -110,7 +130,8 @@ var errIncomparable = errors.New("positions are not comparable")
 
 // comparePositions orders two positions.
 //
-// File positions order by the binlog file's sequence number, then offset.
+// Trigger-log positions order by log id, and are not comparable with binlog
+// ones. File positions order by the binlog file's sequence number, then offset.
 // MariaDB GTID positions compare per domain by sequence number (a missing
 // domain counts as 0); MySQL GTID sets by inclusion. Within one MariaDB
 // domain sequence numbers grow in commit order across server ids, so a
@@ -123,8 +144,11 @@ func comparePositions(a, b change.Position) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if pa.GTID != pb.GTID {
+	if pa.Log != pb.Log || pa.GTID != pb.GTID {
 		return 0, fmt.Errorf("%w: %s and %s", errIncomparable, pa, pb)
+	}
+	if pa.Log {
+		return cmpInt(pa.LogID, pb.LogID), nil
 	}
 	if !pa.GTID {
 		return compareFiles(pa, pb), nil

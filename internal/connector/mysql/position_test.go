@@ -37,8 +37,14 @@ func TestPositionGolden(t *testing.T) {
 				t.Fatalf("golden line %q: %v", line, err)
 			}
 			want = Position{File: f[2], Offset: uint32(off)}
+		case len(f) == 3 && f[1] == "log":
+			id, err := strconv.ParseInt(f[2], 10, 64)
+			if err != nil {
+				t.Fatalf("golden line %q: %v", line, err)
+			}
+			want = logPosition(id)
 		default:
-			t.Fatalf("golden line %q: want <encoding> gtid <set> | file <name> <offset>", line)
+			t.Fatalf("golden line %q: want <encoding> gtid <set> | file <name> <offset> | log <id>", line)
 		}
 		p, err := ParsePosition(change.Position(f[0]))
 		if err != nil {
@@ -60,7 +66,8 @@ func TestPositionGolden(t *testing.T) {
 
 func TestParsePositionRejects(t *testing.T) {
 	for _, s := range []string{"", "0-1-2", "mysql-gtid:v2:0-1-2", "mysql-gtid:v1:0-1", "mysql-gtid:v1:x-1-2",
-		"mysql-file:v1:", "mysql-file:v1:bin.000001", "mysql-file:v1:bin.000001:x", "pg-lsn:v1:0/1"} {
+		"mysql-file:v1:", "mysql-file:v1:bin.000001", "mysql-file:v1:bin.000001:x", "pg-lsn:v1:0/1",
+		"mysql-log:v1:", "mysql-log:v1:-1", "mysql-log:v1:x", "mysql-log:v1:007", "mysql-log:v2:1"} {
 		if _, err := ParsePosition(change.Position(s)); err == nil {
 			t.Errorf("ParsePosition(%q) succeeded", s)
 		}
@@ -89,6 +96,11 @@ func TestComparePositions(t *testing.T) {
 		{"mysql-file:v1:bin.000002:900", "mysql-file:v1:bin.000002:1200", -1, false},
 		{"mysql-file:v1:bin.000002:900", "mysql-file:v1:bin.000002:900", 0, false},
 		{"mysql-file:v1:bin.000002:900", "mysql-gtid:v1:0-1-5", 0, true},
+		{"mysql-log:v1:9", "mysql-log:v1:10", -1, false}, // by number, not text
+		{"mysql-log:v1:10", "mysql-log:v1:10", 0, false},
+		{"mysql-log:v1:10", "mysql-log:v1:2", 1, false},
+		{"mysql-log:v1:10", "mysql-gtid:v1:0-1-5", 0, true},
+		{"mysql-file:v1:bin.000002:900", "mysql-log:v1:10", 0, true},
 	}
 	for _, tt := range tests {
 		got, err := comparePositions(change.Position(tt.a), change.Position(tt.b))

@@ -74,7 +74,7 @@ func (s *Store) readByKeys(ctx context.Context, q queryer, t *table, key []strin
 			}
 			marks[i] = mark
 		}
-		rows, err := s.query(ctx, q, ks.cols, ks.sel+" WHERE "+ks.tuple+" IN ("+strings.Join(marks, ", ")+")"+suffix, args...)
+		rows, err := s.query(ctx, q, ks, ks.sel+" WHERE "+ks.tuple+" IN ("+strings.Join(marks, ", ")+")"+suffix, args...)
 		if err != nil {
 			return nil, err
 		}

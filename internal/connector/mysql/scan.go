@@ -94,11 +94,12 @@ func (s *Store) read(ctx context.Context, q queryer, ks *keyset, after, until ch
 	}
 	query += ks.order
 	args = append(args, limit)
-	return s.query(ctx, q, ks.cols, query, args...)
+	return s.query(ctx, q, ks, query, args...)
 }
 
-// query runs a SELECT of cols and decodes its rows.
-func (s *Store) query(ctx context.Context, q queryer, cols []*column, query string, args ...any) ([]change.Row, error) {
+// query runs a SELECT of ks.cols and decodes its rows.
+func (s *Store) query(ctx context.Context, q queryer, ks *keyset, query string, args ...any) ([]change.Row, error) {
+	cols := ks.cols
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
@@ -117,6 +118,9 @@ func (s *Store) query(ctx context.Context, q queryer, cols []*column, query stri
 		r := make(change.Row, len(cols))
 		for i, c := range cols {
 			v, err := s.decode(c, raw[i])
+			if err != nil {
+				v, err = s.zeroDate(err, ks.table, func() string { return s.rawKey(ks.key, cols, raw) })
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -166,4 +170,22 @@ func (s *Store) snapshot(ctx context.Context, ks *keyset, flow string, after cha
 		}
 	}
 	return out, nil
+}
+
+// rawKey formats the key of a row as scanned (raw in cols' order), for
+// error messages.
+func (s *Store) rawKey(key, cols []*column, raw []any) string {
+	k := make(change.Key, 0, len(key))
+	for _, kc := range key {
+		for i, c := range cols {
+			if c == kc {
+				v, err := s.decode(c, raw[i])
+				if err != nil {
+					v = change.Unknown(fmt.Sprint(raw[i]), c.Type)
+				}
+				k = append(k, v)
+			}
+		}
+	}
+	return k.String()
 }

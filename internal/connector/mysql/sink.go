@@ -170,7 +170,9 @@ func (s *Sink) Checkpoint(ctx context.Context) (*connector.Checkpoint, error) {
 // (and with SuppressCapture the marker table) is created first, outside the
 // transaction: DDL commits implicitly in MySQL. With SuppressCapture the
 // marker row is written first in the transaction, so binlog capture knows
-// the transaction's origin before it decodes any of its rows.
+// the transaction's origin before it decodes any of its rows; trigger
+// capture reads the origin from @syncbridge_origin, set once per
+// connection.
 func (s *Sink) Begin(ctx context.Context) (connector.Tx, error) {
 	if s.tx != nil {
 		return nil, errors.New("begin: a transaction is already open on this sink")
@@ -178,6 +180,18 @@ func (s *Sink) Begin(ctx context.Context) (connector.Tx, error) {
 	if s.conn == nil {
 		conn, err := s.store.db.Conn(ctx)
 		if err != nil {
+			return nil, fmt.Errorf("begin on %q: %w", s.spec.Table, err)
+		}
+		// Trigger capture logs @syncbridge_origin with each change. The
+		// connection is this sink's alone from here on, so setting it
+		// once (to NULL for a sink that does not mark its writes, in case
+		// the pooled connection served a marking sink) lasts.
+		var origin any
+		if s.spec.SuppressCapture {
+			origin = OriginName(s.spec.Flow)
+		}
+		if _, err := conn.ExecContext(ctx, "SET @syncbridge_origin = ?", origin); err != nil {
+			conn.Close()
 			return nil, fmt.Errorf("begin on %q: %w", s.spec.Table, err)
 		}
 		s.conn = conn

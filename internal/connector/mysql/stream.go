@@ -56,7 +56,9 @@ type stream struct {
 	inTx    bool
 	emitted bool // changes of the open transaction were returned or queued
 	txID    string
+	txPos   change.Position // what the open transaction's changes carry (see txPosition)
 	txSeq   int
+	idPre   string // "store:table:txID:", the change ids' prefix in the open transaction
 	origin  string // the open transaction's origin, from its marker row
 	// lateMarker: a marker arrived after rows of its transaction; Next
 	// marks the ones it holds.
@@ -126,7 +128,10 @@ func (s *Store) syncerConfig(serverID uint32) (replication.BinlogSyncerConfig, e
 	cfg := replication.BinlogSyncerConfig{
 		ServerID: serverID, Flavor: gtid.MySQLFlavor,
 		User: mc.User, Password: mc.Passwd, TLSConfig: mc.TLS,
-		ParseTime: false, TimestampStringLocation: time.UTC, UseDecimal: false,
+		// DATETIME and TIMESTAMP values from 1970 on arrive as times
+		// (decodeTime), not as text formatted by fmt and parsed back; zero
+		// and older dates still arrive as text.
+		ParseTime: true, TimestampStringLocation: time.UTC, UseDecimal: false,
 		HeartbeatPeriod: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		// A broken connection ends the stream with an error; the engine
 		// reopens it from the last checkpoint, which is simpler to reason
@@ -260,8 +265,18 @@ func (st *stream) Next(ctx context.Context, max int) (connector.Batch, error) {
 	deadline := time.Now().Add(idleWait)
 	for {
 		n := min(max-len(out), len(st.pending))
+		if out == nil && n > 0 {
+			out = make([]change.Change, 0, max) // one allocation per batch, not a growing copy
+		}
 		out = append(out, st.pending[:n]...)
-		st.pending = st.pending[n:]
+		if n == len(st.pending) {
+			// Everything was copied out: reuse the buffer for the next
+			// rows events instead of growing a new one.
+			clear(st.pending)
+			st.pending = st.pending[:0]
+		} else {
+			st.pending = st.pending[n:]
+		}
 		if len(out) == max && (len(st.pending) > 0 || (st.inTx && tried)) {
 			if cut >= 0 { // hand the open transaction's changes to the next call
 				st.pending = append(append([]change.Change(nil), out[cut:]...), st.pending...)
@@ -377,7 +392,8 @@ func (st *stream) handle(ctx context.Context, ev *replication.BinlogEvent) (bool
 }
 
 func (st *stream) begin(txID string) {
-	st.inTx, st.txID, st.txSeq, st.origin = true, txID, 0, ""
+	st.inTx, st.txID, st.txSeq, st.origin, st.idPre = true, txID, 0, "", ""
+	st.txPos = txPosition(st.pos, st.gtidMode, txID)
 }
 
 // marked records the origin of the open transaction from a row event of a

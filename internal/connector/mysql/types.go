@@ -1,14 +1,17 @@
 package mysql
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/syncbridge/syncbridge/internal/change"
+	"github.com/syncbridge/syncbridge/internal/connector"
 )
 
 // Type mapping, MySQL/MariaDB column type → change kind:
@@ -29,8 +32,11 @@ import (
 //	UUID (MariaDB)                      uuid
 //	anything else                       unknown, carried as text with the column type
 //
-// Zero dates ('0000-00-00', or a zero month or day) have no instant: reading
-// one is an error naming the column, never a silent NULL.
+// Zero dates ('0000-00-00', or a zero month or day) have no instant. The
+// store's zero_dates says what reading one does: error (the default) stops
+// the flow with an error naming the table, column and row key, wrapping
+// connector.ErrUnrepresentable; null reads it as NULL, and the first one of
+// each column is logged (never a silent NULL).
 
 // kindOf maps a column's DATA_TYPE (and lower-case COLUMN_TYPE) to a kind.
 func kindOf(dataType, columnType string, unsigned, isJSON bool) change.Kind {
@@ -74,10 +80,117 @@ func kindOf(dataType, columnType string, unsigned, isJSON bool) change.Kind {
 	return change.KindUnknown
 }
 
-// errZeroDate is wrapped when a zero date is read.
-func zeroDateError(c *column, s string) error {
-	return fmt.Errorf("%w: column %q holds the zero date %q, which has no instant: "+
-		"set it to NULL or a real date in the source, or leave the column out of the flow", errZeroDate, c.Name, s)
+// zeroDateError is the error of reading a zero date. decode knows only the
+// column; zeroDate adds the store, table and row key.
+type zeroDateError struct {
+	column, value string
+	store, table  string
+	key           string // the row's key, "" when unknown
+}
+
+func (e *zeroDateError) Error() string {
+	where := ""
+	if e.store != "" {
+		where = fmt.Sprintf("store %s, table %s: ", e.store, e.table)
+	}
+	row := ""
+	if e.key != "" {
+		row = fmt.Sprintf(" in the row with key %s", e.key)
+	}
+	return fmt.Sprintf("%szero date: column %q holds the zero date %q%s, which has no instant: "+
+		"fix the source row (set the column to NULL or a real date), or set zero_dates: null on store %s "+
+		"to read zero dates as NULL, or leave the column out of the flow", where, e.column, e.value, row, orName(e.store))
+}
+
+// Unwrap makes the error match errZeroDate and connector.ErrUnrepresentable.
+func (e *zeroDateError) Unwrap() []error {
+	return []error{errZeroDate, connector.ErrUnrepresentable}
+}
+
+func orName(store string) string {
+	if store == "" {
+		return "the store"
+	}
+	return store
+}
+
+// The values of a store's zero_dates.
+const (
+	zeroDatesError = "error"
+	zeroDatesNull  = "null"
+)
+
+// zeroDates is what a store does with zero dates, and the count of those it
+// read as NULL, by "table.column".
+type zeroDates struct {
+	null bool
+	mu   sync.Mutex
+	seen map[string]int64
+}
+
+// newZeroDates parses a store's zero_dates ("" is error).
+func newZeroDates(mode string) (*zeroDates, error) {
+	switch mode {
+	case "", zeroDatesError:
+		return &zeroDates{}, nil
+	case zeroDatesNull:
+		return &zeroDates{null: true}, nil
+	}
+	return nil, fmt.Errorf("zero_dates: unknown value %q; one of: error, null", mode)
+}
+
+// zeroDate settles the error of decoding one value of a row of table: a
+// zero date becomes NULL under zero_dates: null (counted, and logged for
+// the first of each column), and is otherwise returned with the store,
+// table and row key filled in. key is called only for a zero date; other
+// errors are returned unchanged.
+func (s *Store) zeroDate(err error, table string, key func() string) (change.Value, error) {
+	var ze *zeroDateError
+	if !errors.As(err, &ze) {
+		return change.Value{}, err
+	}
+	k := ""
+	if key != nil {
+		k = key()
+	}
+	if s.zero != nil && s.zero.null {
+		s.zero.record(s, table, ze.column, ze.value, k)
+		return change.Null, nil
+	}
+	out := *ze
+	out.store, out.table, out.key = s.name, table, k
+	return change.Value{}, &out
+}
+
+// record counts a zero date read as NULL; the first of a column is logged.
+func (z *zeroDates) record(s *Store, table, column, value, key string) {
+	id := table + "." + column
+	z.mu.Lock()
+	if z.seen == nil {
+		z.seen = map[string]int64{}
+	}
+	z.seen[id]++
+	first := z.seen[id] == 1
+	z.mu.Unlock()
+	if first {
+		s.log.Warn("zero date read as NULL (zero_dates: null); later ones in this column are counted, not logged",
+			"store", s.name, "table", table, "column", column, "key", key, "value", value)
+	}
+}
+
+// ZeroDatesRead returns how many zero dates were read as NULL, by
+// "table.column", since the store was opened.
+func (s *Store) ZeroDatesRead() map[string]int64 {
+	out := map[string]int64{}
+	if s.zero == nil {
+		return out
+	}
+	s.zero.mu.Lock()
+	defer s.zero.mu.Unlock()
+	for k, n := range s.zero.seen {
+		out[k] = n
+	}
+	return out
 }
 
 func isZeroDate(s string) bool {
@@ -106,8 +219,29 @@ func (s *Store) decode(c *column, raw any) (change.Value, error) {
 		return s.decodeText(c, x, nil)
 	case []byte:
 		return s.decodeText(c, "", x)
+	case time.Time:
+		return s.decodeTime(c, x)
 	}
 	return change.Value{}, fmt.Errorf("column %q: unexpected value of type %T", c.Name, raw)
+}
+
+// decodeTime converts a DATETIME or TIMESTAMP value the binlog decoder
+// gives as a time (ParseTime): a TIMESTAMP is an instant; a DATETIME is a
+// wall clock, carried in UTC, that is read in the DSN's loc.
+func (s *Store) decodeTime(c *column, t time.Time) (change.Value, error) {
+	switch {
+	case c.dataType == "timestamp":
+		t = t.UTC()
+	case s.loc != time.UTC:
+		y, mo, d := t.Date()
+		h, mi, sec := t.Clock()
+		t = time.Date(y, mo, d, h, mi, sec, t.Nanosecond(), s.loc)
+	}
+	if c.Kind == change.KindTimestamp {
+		return change.Timestamp(t), nil
+	}
+	// Not a timestamp column (the table changed): as the text read by SQL.
+	return s.decodeText(c, t.In(s.zoneOf(c)).Format("2006-01-02 15:04:05.999999"), nil)
 }
 
 // intOf normalises integer values. A signed value of an UNSIGNED column
@@ -264,7 +398,7 @@ func (s *Store) decodeText(c *column, str string, b []byte) (change.Value, error
 		return change.Float(f), nil
 	case change.KindDate:
 		if isZeroDate(str) {
-			return change.Value{}, zeroDateError(c, str)
+			return change.Value{}, &zeroDateError{column: c.Name, value: str}
 		}
 		t, err := time.Parse(time.DateOnly, str)
 		if err != nil {
@@ -273,7 +407,7 @@ func (s *Store) decodeText(c *column, str string, b []byte) (change.Value, error
 		return change.Date(t), nil
 	case change.KindTimestamp:
 		if isZeroDate(str) {
-			return change.Value{}, zeroDateError(c, str)
+			return change.Value{}, &zeroDateError{column: c.Name, value: str}
 		}
 		t, err := time.ParseInLocation("2006-01-02 15:04:05.999999", str, s.zoneOf(c))
 		if err != nil {
