@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -51,52 +52,49 @@ func TestMigrationScenario(t *testing.T) {
 	  (1, 'Ada', 'Lovelace', 'ada@example.com', 1, ?),
 	  (2, 'Alan', 'Turing', 'alan@example.com', 1, ?),
 	  (3, 'Grace', 'Hopper', 'grace@example.com', 0, ?),
-	  (4, 'Edsger', 'Dijkstra', 'edsger@example.com', 1, ?)`, my(t0), my(t0), my(t0), my(t0))
+	  (4, 'Edsger', 'Dijkstra', 'edsger@example.com', 1, ?),
+	  (6, 'Tony', 'Hoare', 'tony@example.com', 1, ?)`, my(t0), my(t0), my(t0), my(t0), my(t0))
 	e.exec(legacy, `INSERT INTO ADDR_MSTR VALUES (10, 1, 'London', 'W1'), (11, 2, 'Wilmslow', NULL),
-	  (12, 3, 'Arlington', '22201'), (13, 4, 'Austin', '78701')`)
-	e.exec(legacy, `INSERT INTO ORD_HDR VALUES (100, 1, 19.99, ?), (101, 2, 250.00, ?), (102, 1, 5.50, ?)`,
-		my(t0), my(t0), my(t0))
+	  (12, 3, 'Arlington', '22201'), (13, 4, 'Austin', '78701'), (15, 6, 'Oxford', 'OX1')`)
+	e.exec(legacy, `INSERT INTO ORD_HDR VALUES (100, 1, 19.99, ?), (101, 2, 250.00, ?), (102, 1, 5.50, ?), (104, 6, 7.00, ?)`,
+		my(t0), my(t0), my(t0), my(t0))
 
 	e.mustRun("run", "--once", "--no-progress")
 	sameMigration(t, legacyDSN, platformDSN)
 
-	// A new legacy customer reaches the platform before its address and
-	// order are written: the flows are staged for the backfill only, so a
-	// child row whose parent is written in the same round can reach its
-	// target before the parent does (see examples/migration/README.md).
-	e.exec(legacy, `INSERT INTO CUST_MSTR VALUES (5, 'Barbara', 'Liskov', 'barbara@example.com', 1, ?)`, my(t1))
-	e.mustRun("run", "--once", "--no-progress")
-
 	// The legacy application: a last name (newer than the platform's edit
 	// of the same customer), a flag, an email the platform also changes, a
-	// last name older than the platform's edit, and an address and an order
-	// for the new customer in one transaction.
+	// last name older than the platform's edit; a new customer with its
+	// address and order in one transaction (three flows, each streaming on
+	// its own: the children can reach the platform first and must wait for
+	// their parent there, not be parked); and a customer deleted with its
+	// address and order in one transaction (the parent's delete must wait
+	// for its children's).
 	e.exec(legacy, `UPDATE CUST_MSTR SET CUST_LNM = 'King', UPD_DT = ? WHERE CUST_ID = 1`, my(t2))
 	e.exec(legacy, `UPDATE CUST_MSTR SET ACTV_FLG = 0, UPD_DT = ? WHERE CUST_ID = 2`, my(t1))
 	e.exec(legacy, `UPDATE CUST_MSTR SET EMAIL_ADR = 'grace@legacy.example', ACTV_FLG = 1, UPD_DT = ? WHERE CUST_ID = 3`, my(t2))
 	e.exec(legacy, `UPDATE CUST_MSTR SET CUST_LNM = 'Dykstra', UPD_DT = ? WHERE CUST_ID = 4`, my(t1))
-	tx, err := legacy.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
+	e.inTx(legacy,
+		`INSERT INTO CUST_MSTR VALUES (5, 'Barbara', 'Liskov', 'barbara@example.com', 1, '`+my(t1)+`')`,
 		`INSERT INTO ADDR_MSTR VALUES (14, 5, 'Cambridge', '02139')`,
-		`INSERT INTO ORD_HDR VALUES (103, 5, 42.00, '` + my(t1) + `')`,
-	} {
-		if _, err := tx.Exec(q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
+		`INSERT INTO ORD_HDR VALUES (103, 5, 42.00, '`+my(t1)+`')`)
+	e.inTx(legacy,
+		`DELETE FROM ORD_HDR WHERE CUST_ID = 6`,
+		`DELETE FROM ADDR_MSTR WHERE CUST_ID = 6`,
+		`DELETE FROM CUST_MSTR WHERE CUST_ID = 6`)
 	// The platform application: an email (the platform owns it), two
-	// full names, one older and one newer than the legacy edit, and an
-	// order for an existing customer.
+	// full names, one older and one newer than the legacy edit, an order
+	// for an existing customer, and a new customer with an order in one
+	// transaction (the same race the other way, against the legacy
+	// schema's foreign keys).
 	e.exec(platform, `UPDATE customers SET email = 'grace@platform.example', updated_at = $1 WHERE id = 3`, t1)
 	e.exec(platform, `UPDATE customers SET full_name = 'Ada Byron', updated_at = $1 WHERE id = 1`, t1)
 	e.exec(platform, `UPDATE customers SET full_name = 'Edsger Wybe', updated_at = $1 WHERE id = 4`, t2)
 	e.exec(platform, `INSERT INTO orders VALUES (200, 2, 99.95, $1)`, t1)
+	e.inTx(platform,
+		`INSERT INTO customers VALUES (7, 'Niklaus Wirth', 'niklaus@example.com', true, '`+t1.Format(time.RFC3339Nano)+`')`,
+		`INSERT INTO addresses VALUES (16, 7, 'Zurich', '8092')`,
+		`INSERT INTO orders VALUES (201, 7, 12.50, '`+t1.Format(time.RFC3339Nano)+`')`)
 
 	quiet := false
 	for round := 0; round < 5 && !quiet; round++ {
@@ -115,12 +113,13 @@ func TestMigrationScenario(t *testing.T) {
 		"3 Grace Hopper grace@platform.example true " + t2.Format(time.RFC3339Nano),
 		"4 Edsger Wybe edsger@example.com true " + t2.Format(time.RFC3339Nano),
 		"5 Barbara Liskov barbara@example.com true " + t1.Format(time.RFC3339Nano),
+		"7 Niklaus Wirth niklaus@example.com true " + t1.Format(time.RFC3339Nano),
 	}
 	got := queryRows(t, platform, `SELECT concat_ws(' ', id, full_name, email, active::text,
 	  to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')) FROM customers ORDER BY id`)
 	sameRows(t, want, got)
-	if n := queryRows(t, platform, `SELECT count(*) FROM orders`); n[0] != "5" {
-		t.Errorf("platform holds %s orders, want 5", n[0])
+	if n := queryRows(t, platform, `SELECT string_agg(id::text, ' ' ORDER BY id) FROM orders`); n[0] != "100 101 102 103 200 201" {
+		t.Errorf("platform holds orders %s, want 100 101 102 103 200 201", n[0])
 	}
 
 	out := e.mustRun("dlq", "list", "--format", "json")
@@ -140,6 +139,24 @@ func TestMigrationScenario(t *testing.T) {
 		t.Errorf("a run with no writes applied %d changes: an echo loop", after-before)
 	}
 	t.Logf("conflicts:\n%s", e.mustRun("conflicts", "list"))
+}
+
+// inTx runs statements in one transaction of db.
+func (e *env) inTx(db *sql.DB, stmts ...string) {
+	e.t.Helper()
+	tx, err := db.Begin()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer tx.Rollback()
+	for _, q := range stmts {
+		if _, err := tx.Exec(q); err != nil {
+			e.t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // sqlStatements reads a schema file of the example as single statements

@@ -140,14 +140,20 @@ func (f *flowRun) applyRows(ctx context.Context, tx connector.Tx, changes []chan
 			break
 		}
 		bad := work[ae.Index].source
-		if !ae.Permanent {
+		skip, err := f.orderRefusal(ae, bad, &work[ae.Index].target)
+		if err != nil {
+			return counts, err
+		}
+		if !skip && !ae.Permanent {
 			f.attempts[bad.ID]++
 			if f.attempts[bad.ID] < f.plan.Cfg.Retry.MaxAttempts {
 				return counts, fmt.Errorf("apply change %s: %w", bad.ID, ae.Err)
 			}
 		}
-		if err := f.park(ctx, bad, ae.Err); err != nil {
-			return counts, err
+		if !skip {
+			if err := f.park(ctx, bad, ae.Err); err != nil {
+				return counts, err
+			}
 		}
 		// What follows may hold later changes to the parked key, and other
 		// parts of the parked change itself (a key change is two parts).

@@ -252,14 +252,20 @@ func (f *flowRun) applyVerdicts(ctx context.Context, u *unit, vds []*verdict, ws
 			return nil
 		}
 		bad := todo[done]
-		if !ae.Permanent {
+		skip, err := f.orderRefusal(ae, bad.w.orig, bad.v.dst)
+		if err != nil {
+			return err
+		}
+		if !skip && !ae.Permanent {
 			f.attempts[bad.w.orig.ID]++
 			if f.attempts[bad.w.orig.ID] < f.plan.Cfg.Retry.MaxAttempts {
 				return fmt.Errorf("apply change %s: %w", bad.w.orig.ID, ae.Err)
 			}
 		}
-		if err := f.park(ctx, bad.w.orig, ae.Err); err != nil {
-			return err
+		if !skip {
+			if err := f.park(ctx, bad.w.orig, ae.Err); err != nil {
+				return err
+			}
 		}
 		todo = todo[done+1:]
 	}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -68,14 +69,28 @@ func (f *flowRun) applyStreamBoth(ctx context.Context, cp *connector.Checkpoint,
 				progressed, lastCommit = true, time.Now()
 				sendAck(acks, cp.Position)
 			}
+			f.order.advance(b.Position)
 		} else {
-			if b, err = f.commitRun(ctx, cp, b, next, in, size); err != nil {
+			for {
+				b, err = f.commitRun(ctx, cp, b, next, in, size)
+				var r *orderRetry
+				if !errors.As(err, &r) {
+					break
+				}
+				if err := f.waitOrder(ctx, r.w); err != nil {
+					return progressed, err
+				}
+				// The rest ends with the batch in hand when it failed.
+				b = connector.Batch{Changes: r.rest, Position: b.Position, CaughtUp: b.CaughtUp}
+			}
+			if err != nil {
 				return progressed, err
 			}
 			progressed, lastCommit = true, time.Now()
 			sendAck(acks, cp.Position)
+			f.order.advance(cp.Position)
 		}
-		if f.once && b.Position != nil && f.reachedTarget(b) {
+		if f.once && b.Position != nil && f.reachedTarget(b) && f.order.finish() {
 			f.flushStatus(ctx, *cp)
 			return progressed, errDone
 		}
@@ -96,10 +111,21 @@ func (f *flowRun) commitRun(ctx context.Context, cp *connector.Checkpoint, b con
 	if err != nil {
 		return b, err
 	}
+	var applied [][]change.Change
 	for {
 		if err := f.applyBoth(ctx, u, b.Changes); err != nil {
 			u.tx.Rollback()
+			if w := asOrderWait(err); w != nil {
+				rest, w, err := f.commitPrefixBoth(ctx, cp, append(applied, b.Changes), w)
+				if err != nil {
+					return b, err
+				}
+				return b, &orderRetry{w: w, rest: rest}
+			}
 			return b, err
+		}
+		if f.order != nil {
+			applied = append(applied, b.Changes)
 		}
 		if b.Position != nil && (u.n >= size || len(in) == 0 || b.CaughtUp) {
 			break
@@ -146,5 +172,48 @@ func sendAck(acks chan change.Position, pos change.Position) {
 		default:
 		}
 		acks <- pos
+	}
+}
+
+// orderRetry is returned by commitRun after a foreign key refusal in an
+// ordered flow: the part before the refused change's source transaction is
+// committed; rest is to be applied again once waitOrder returns, outside
+// the flow's lock.
+type orderRetry struct {
+	w    *orderWait
+	rest []change.Change
+}
+
+func (r *orderRetry) Error() string { return r.w.Error() }
+
+// commitPrefixBoth is commitPrefix for a pipeline of a both-way flow; the
+// flow's lock is held.
+func (f *flowRun) commitPrefixBoth(ctx context.Context, cp *connector.Checkpoint, batches [][]change.Change, w *orderWait) ([]change.Change, *orderWait, error) {
+	var tail []change.Change
+	for {
+		prefix, rest, floor := splitAtTx(batches, w)
+		tail = append(rest, tail...)
+		w.floor = floor
+		if len(prefix) == 0 {
+			return tail, w, nil
+		}
+		u, err := f.beginUnit(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		err = f.applyBoth(ctx, u, prefix)
+		if w2 := asOrderWait(err); w2 != nil {
+			u.tx.Rollback()
+			batches, w = [][]change.Change{prefix}, w2
+			continue
+		}
+		if err != nil {
+			u.tx.Rollback()
+			return nil, nil, err
+		}
+		if err := f.commitPosition(ctx, cp, cp.Position, u); err != nil {
+			return nil, nil, err
+		}
+		return tail, w, nil
 	}
 }

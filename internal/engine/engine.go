@@ -143,6 +143,8 @@ func (e *Engine) Run(ctx context.Context, opts RunOptions) error {
 		defer runs[fp.Reverse.Cfg.Name].sink.Close()
 	}
 
+	buildOrder(runs)
+
 	g, gctx := errgroup.WithContext(ctx)
 	leaseCtx, stopLeases := context.WithCancel(gctx)
 	defer stopLeases()

@@ -30,6 +30,7 @@ type flowRun struct {
 	backfilled chan struct{}   // closed when this flow's backfill is done
 	bfClosed   bool
 
+	order    *orderMember // nil unless tied to other flows of its source store by after:
 	parked   *parkedKeys
 	attempts map[string]int // change ID -> failed apply attempts (transient errors)
 	status   state.FlowStatus
@@ -62,6 +63,7 @@ func (f *flowRun) run(ctx context.Context) error {
 	f.m.FlowUp.WithLabelValues(f.plan.Cfg.Name).Set(1)
 	defer f.m.FlowUp.WithLabelValues(f.plan.Cfg.Name).Set(0)
 	defer f.markBackfilled()
+	defer f.order.stop()
 	defer func() {
 		if err := f.flushLocked(context.WithoutCancel(ctx)); err != nil {
 			f.log.Warn("record the last both-way transaction; it is finished on the next start", "error", err)
@@ -70,6 +72,12 @@ func (f *flowRun) run(ctx context.Context) error {
 	bo := newBackoff(f.plan.Cfg.Retry)
 	for {
 		progressed, err := f.runOnce(ctx)
+		var ow *orderWait
+		if errors.As(err, &ow) && ctx.Err() == nil {
+			if err = f.waitOrder(ctx, ow); err == nil {
+				continue
+			}
+		}
 		if errors.Is(err, errDone) {
 			f.setPhase(ctx, "stopped", nil)
 			return nil
@@ -100,7 +108,7 @@ func (f *flowRun) run(ctx context.Context) error {
 
 // isFatal tells errors that retrying cannot fix: the operator must act.
 func isFatal(err error) bool {
-	return errors.Is(err, connector.ErrPositionLost) || errors.Is(err, errConfig)
+	return errors.Is(err, connector.ErrPositionLost) || errors.Is(err, connector.ErrUnrepresentable) || errors.Is(err, errConfig)
 }
 
 var errConfig = errors.New("configuration")
@@ -141,7 +149,7 @@ func (f *flowRun) runOnce(ctx context.Context) (progressed bool, err error) {
 		}
 	}
 	if cp.Phase == connector.PhaseBackfill {
-		if err := f.waitDeps(ctx); err != nil {
+		if err := f.beforeBackfill(ctx, cp); err != nil {
 			return false, err
 		}
 		n, err := f.backfill(ctx, cp)

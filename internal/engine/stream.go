@@ -26,10 +26,12 @@ const idleCommitEvery = 10 * time.Second
 // transaction boundaries.
 func (f *flowRun) stream(ctx context.Context, cp *connector.Checkpoint) (progressed bool, err error) {
 	f.setPhase(ctx, "stream", nil)
+	f.order.advance(cp.Position)
 	if f.once {
 		// Nothing to wait for when the checkpoint already covers the
-		// position the source had at start.
-		if c, err := f.src.Compare(cp.Position, f.target); err == nil && c >= 0 {
+		// position the source had at start (and, for flows ordered by
+		// after:, every flow tied to it is there too).
+		if c, err := f.src.Compare(cp.Position, f.target); err == nil && c >= 0 && f.order.finish() {
 			f.flushStatus(ctx, *cp)
 			return false, errDone
 		}
@@ -85,6 +87,9 @@ type pendingTx struct {
 	started time.Time
 	n       int
 	counts  applyCounts
+	// batches are the changes applied in tx, kept when the flow is
+	// ordered by after: to commit the part before a refused change.
+	batches [][]change.Change
 }
 
 // applyStream applies batches, committing at transaction boundaries once the
@@ -110,19 +115,9 @@ func (f *flowRun) applyStream(ctx context.Context, cp *connector.Checkpoint, in 
 		}
 		f.countCaptured(b.Changes)
 		if len(b.Changes) > 0 {
-			if cur == nil {
-				tx, err := f.sink.Begin(ctx)
-				if err != nil {
-					return progressed, fmt.Errorf("begin: %w", err)
-				}
-				cur = &pendingTx{tx: tx, started: time.Now()}
-			}
-			counts, err := f.apply(ctx, cur.tx, b.Changes)
-			if err != nil {
+			if cur, err = f.applyInto(ctx, cp, cur, b.Changes); err != nil {
 				return progressed, err
 			}
-			cur.counts.add(counts)
-			cur.n += len(b.Changes)
 		}
 		if b.Position == nil {
 			continue // inside a source transaction: never commit here
@@ -152,6 +147,7 @@ func (f *flowRun) applyStream(ctx context.Context, cp *connector.Checkpoint, in 
 			progressed = true
 			lastCommit = time.Now()
 			f.committed(ctx, next, counts, n, time.Since(start))
+			f.order.advance(next.Position)
 			select { // the reader takes the newest ack; an older one can be dropped
 			case acks <- next.Position:
 			default:
@@ -162,7 +158,10 @@ func (f *flowRun) applyStream(ctx context.Context, cp *connector.Checkpoint, in 
 				acks <- next.Position
 			}
 		}
-		if cur == nil && f.once && f.reachedTarget(b) {
+		if cur == nil {
+			f.order.advance(b.Position) // nothing of ours is pending up to here
+		}
+		if cur == nil && f.once && f.reachedTarget(b) && f.order.finish() {
 			f.flushStatus(ctx, *cp)
 			return progressed, errDone
 		}
@@ -196,3 +195,82 @@ func (f *flowRun) reachedTarget(b connector.Batch) bool {
 }
 
 func samePos(a, b change.Position) bool { return string(a) == string(b) }
+
+// applyInto applies changes in cur's transaction, beginning one when cur
+// is nil. In a flow ordered by after:, a foreign key refusal does not park
+// the change: the transaction is rolled back, what came before the refused
+// change's source transaction is committed (commitPrefix), the pipeline
+// waits for the flows the change depends on (waitOrder) and applies the
+// rest again, without reopening the stream.
+func (f *flowRun) applyInto(ctx context.Context, cp *connector.Checkpoint, cur *pendingTx, changes []change.Change) (*pendingTx, error) {
+	for {
+		if cur == nil {
+			tx, err := f.sink.Begin(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("begin: %w", err)
+			}
+			cur = &pendingTx{tx: tx, started: time.Now()}
+		}
+		counts, err := f.apply(ctx, cur.tx, changes)
+		w := asOrderWait(err)
+		if w == nil {
+			if err != nil {
+				return cur, err
+			}
+			cur.counts.add(counts)
+			cur.n += len(changes)
+			if f.order != nil {
+				cur.batches = append(cur.batches, changes)
+			}
+			return cur, nil
+		}
+		cur.tx.Rollback()
+		batches := append(cur.batches, changes)
+		cur = nil
+		if changes, w, err = f.commitPrefix(ctx, cp, batches, w); err != nil {
+			return nil, err
+		}
+		if err := f.waitOrder(ctx, w); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// commitPrefix commits, after a foreign key refusal (w), the changes
+// applied before the refused change's source transaction, at the current
+// checkpoint (a restart applies them again, which changes nothing), so the
+// flows waiting for this one can go on up to there. It returns the changes
+// from that transaction on, and w or the refusal of an earlier change,
+// with its floor set.
+func (f *flowRun) commitPrefix(ctx context.Context, cp *connector.Checkpoint, batches [][]change.Change, w *orderWait) ([]change.Change, *orderWait, error) {
+	var tail []change.Change
+	for {
+		prefix, rest, floor := splitAtTx(batches, w)
+		tail = append(rest, tail...)
+		w.floor = floor
+		if len(prefix) == 0 {
+			return tail, w, nil
+		}
+		start := time.Now()
+		tx, err := f.sink.Begin(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("begin: %w", err)
+		}
+		counts, err := f.apply(ctx, tx, prefix)
+		if w2 := asOrderWait(err); w2 != nil {
+			tx.Rollback()
+			batches, w = [][]change.Change{prefix}, w2
+			continue
+		}
+		if err != nil {
+			tx.Rollback()
+			return nil, nil, err
+		}
+		if err := tx.Commit(ctx, *cp); err != nil {
+			tx.Rollback()
+			return nil, nil, fmt.Errorf("commit: %w", err)
+		}
+		f.committed(ctx, *cp, counts, len(prefix), time.Since(start))
+		return tail, w, nil
+	}
+}

@@ -29,6 +29,7 @@ type Metrics struct {
 	SourceLagBytes   *prometheus.GaugeVec     // flow
 	TruncatesIgnored *prometheus.CounterVec   // flow
 	BothSkipped      *prometheus.CounterVec   // flow, reason: changes of both-way flows not applied (superseded, deferred, conflict_parked)
+	OrderWaits       *prometheus.CounterVec   // flow: foreign key refusals waited out for flows tied by after:
 
 	ReconcileMismatches *prometheus.GaugeVec // flow, kind (missing, extra, different, moving): found by the last reconciliation
 	ReconcileLastRun    *prometheus.GaugeVec // flow: unix time the last reconciliation finished
@@ -90,6 +91,10 @@ func NewMetrics() *Metrics {
 			Name: "syncbridge_both_skipped_total",
 			Help: "Changes of both-way flows not applied: superseded by a later write to the same row, deferred to the other side's pipeline, or held behind a parked conflict.",
 		}, []string{"flow", "reason"}),
+		OrderWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "syncbridge_order_waits_total",
+			Help: "Changes the target refused for a foreign key that the flow waited out: it waited for the flows tied to it by after: to catch up, then retried.",
+		}, []string{"flow"}),
 		TruncatesIgnored: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "syncbridge_truncates_ignored_total", Help: "Source TRUNCATEs not propagated because the flow says truncate: ignore.",
 		}, []string{"flow"}),
@@ -108,6 +113,6 @@ func NewMetrics() *Metrics {
 	}
 	reg.MustRegister(m.Captured, m.Applied, m.ApplySeconds, m.BatchSize, m.LagSeconds, m.BackfillRows,
 		m.DLQDepth, m.Parked, m.Retries, m.Errors, m.Filtered, m.EchoSuppressed, m.Conflicts, m.FlowUp, m.SourceLagBytes,
-		m.ReconcileMismatches, m.ReconcileLastRun, m.ReconcileDuration, m.TruncatesIgnored, m.BothSkipped)
+		m.ReconcileMismatches, m.ReconcileLastRun, m.ReconcileDuration, m.TruncatesIgnored, m.BothSkipped, m.OrderWaits)
 	return m
 }
