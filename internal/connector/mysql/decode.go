@@ -55,7 +55,10 @@ func (st *stream) rows(ctx context.Context, e *replication.RowsEvent, h *replica
 	default:
 		return fmt.Errorf("unsupported rows event %s", h.EventType)
 	}
-	commit := time.Unix(int64(h.Timestamp), 0).UTC()
+	commit := st.commitTS
+	if commit.IsZero() {
+		commit = time.Unix(int64(h.Timestamp), 0).UTC()
+	}
 	for i := 0; i+step <= len(e.Rows); i += step {
 		first, err := st.row(e, i, op != change.OpInsert)
 		if err != nil {

@@ -57,9 +57,13 @@ type stream struct {
 	emitted bool // changes of the open transaction were returned or queued
 	txID    string
 	txPos   change.Position // what the open transaction's changes carry (see txPosition)
-	txSeq   int
-	idPre   string // "store:table:txID:", the change ids' prefix in the open transaction
-	origin  string // the open transaction's origin, from its marker row
+	// commitTS is the open transaction's commit time in microseconds when
+	// the binlog tells (MySQL 8's GTID event); zero otherwise, and changes
+	// carry their row event's whole-second timestamp.
+	commitTS time.Time
+	txSeq    int
+	idPre    string // "store:table:txID:", the change ids' prefix in the open transaction
+	origin   string // the open transaction's origin, from its marker row
 	// lateMarker: a marker arrived after rows of its transaction; Next
 	// marks the ones it holds.
 	lateMarker bool
@@ -352,6 +356,7 @@ func (st *stream) handle(ctx context.Context, ev *replication.BinlogEvent) (bool
 		st.begin(e.GTID.String())
 	case *replication.GTIDEvent:
 		st.begin(fmt.Sprintf("%x-%x-%x-%x-%x:%d", e.SID[0:4], e.SID[4:6], e.SID[6:8], e.SID[8:10], e.SID[10:16], e.GNO))
+		st.commitTS = gtidCommitTime(e)
 	case *replication.QueryEvent:
 		q := bytes.TrimSpace(e.Query)
 		if bytes.EqualFold(q, []byte("BEGIN")) {
@@ -394,6 +399,7 @@ func (st *stream) handle(ctx context.Context, ev *replication.BinlogEvent) (bool
 func (st *stream) begin(txID string) {
 	st.inTx, st.txID, st.txSeq, st.origin, st.idPre = true, txID, 0, "", ""
 	st.txPos = txPosition(st.pos, st.gtidMode, txID)
+	st.commitTS = time.Time{}
 }
 
 // marked records the origin of the open transaction from a row event of a
@@ -461,4 +467,18 @@ func (st *stream) closed() bool {
 	st.closeMu.Lock()
 	defer st.closeMu.Unlock()
 	return st.isClosed
+}
+
+// gtidCommitTime is the commit time a MySQL 8.0.1+ GTID event carries, in
+// microseconds, on the server where the transaction first committed (the
+// time lww compares across replicas); zero when the event has none.
+func gtidCommitTime(e *replication.GTIDEvent) time.Time {
+	us := e.OriginalCommitTimestamp
+	if us == 0 {
+		us = e.ImmediateCommitTimestamp
+	}
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(int64(us)).UTC()
 }
