@@ -66,14 +66,19 @@ func client(srv *testenv.MariaDBServer, tool string) string {
 
 // planYAML builds a checked one-flow plan from a stores block.
 func planYAML(b *testing.B, stores string, batch int) (*engine.Plan, state.Store, *observe.Metrics) {
+	return planFlows(b, stores, fmt.Sprintf(
+		"  - {name: t, from: {store: src, table: t}, to: {store: dst, table: t}, batch: {size: %d, linger: 100ms}}\n", batch))
+}
+
+// planFlows builds a checked plan from a stores block and a flows block.
+func planFlows(b *testing.B, stores, flows string) (*engine.Plan, state.Store, *observe.Metrics) {
 	dir := b.TempDir()
 	cfg, err := config.Parse(filepath.Join(dir, "syncbridge.yaml"), []byte(fmt.Sprintf(`
 state: ./state.db
 stores:
 %s
 flows:
-  - {name: t, from: {store: src, table: t}, to: {store: dst, table: t}, batch: {size: %d, linger: 100ms}}
-`, stores, batch)), func(string) (string, bool) { return "", false })
+%s`, stores, flows)), func(string) (string, bool) { return "", false })
 	if err != nil {
 		b.Fatal(err)
 	}

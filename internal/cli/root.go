@@ -83,7 +83,7 @@ Exit codes: 0 ok, 1 drift found or work failed, 2 usage or configuration error.`
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "syncbridge.yaml", "configuration file")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "log level: debug, info, warn, error (overrides log.level)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "", "log format: text or json (overrides log.format)")
-	root.AddCommand(newRunCmd(g), newValidateCmd(g), newStatusCmd(g), newDLQCmd(g), newDiffCmd(g), newResetCmd(g), newConflictsCmd(g), newVersionCmd(g))
+	root.AddCommand(newRunCmd(g), newValidateCmd(g), newStatusCmd(g), newDLQCmd(g), newDiffCmd(g), newResetCmd(g), newConflictsCmd(g), newK8sCmd(g), newVersionCmd(g))
 	return root
 }
 
