@@ -1,17 +1,25 @@
 package engine_test
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/syncbridge/syncbridge/internal/change"
+	"github.com/syncbridge/syncbridge/internal/connector"
 	"github.com/syncbridge/syncbridge/internal/engine"
 	"github.com/syncbridge/syncbridge/internal/engine/bothtest"
+	"github.com/syncbridge/syncbridge/internal/observe"
 	"github.com/syncbridge/syncbridge/internal/state"
 	"github.com/syncbridge/syncbridge/internal/testenv"
 )
@@ -86,4 +94,134 @@ func TestBothConvergePostgresSQLite(t *testing.T) {
 	}
 	plan, st, sides := pgSQLitePair(t, `{policy: lww, timestamp: updated_at}`)
 	(&convergence{plan: plan, st: st, sides: sides, keys: 40, perSide: 150, dur: 4 * time.Second, lww: true}).run(t)
+}
+
+// readHookStore wraps a store so that its sinks' transactions call hook
+// after each locked read of the target's rows (connector.TxReader), with
+// what the read returned.
+type readHookStore struct {
+	connector.Store
+	hook func(keys []change.Key, got map[string]change.Row)
+}
+
+func (s *readHookStore) Sink(ctx context.Context, spec connector.SinkSpec) (connector.Sink, error) {
+	k, err := s.Store.Sink(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	return &readHookSink{Sink: k, hook: s.hook}, nil
+}
+
+type readHookSink struct {
+	connector.Sink
+	hook func(keys []change.Key, got map[string]change.Row)
+}
+
+func (k *readHookSink) Origin() string {
+	if om, ok := k.Sink.(connector.OriginMarker); ok {
+		return om.Origin()
+	}
+	return ""
+}
+
+func (k *readHookSink) Begin(ctx context.Context) (connector.Tx, error) {
+	tx, err := k.Sink.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &readHookTx{Tx: tx, hook: k.hook}, nil
+}
+
+type readHookTx struct {
+	connector.Tx
+	hook func(keys []change.Key, got map[string]change.Row)
+}
+
+func (tx *readHookTx) Current(ctx context.Context, keys []change.Key) (map[string]change.Row, error) {
+	got, err := tx.Tx.(connector.TxReader).Current(ctx, keys)
+	if err == nil {
+		tx.hook(keys, got)
+	}
+	return got, err
+}
+
+// TestBothInsertRaceAfterTombstone: both sides deleted a key (its base is a
+// tombstone), then the platform re-creates it and, while the reverse
+// pipeline's transaction on the legacy table holds the row it read (absent),
+// the legacy side inserts a newer row. PostgreSQL's SELECT ... FOR UPDATE
+// locks no absent row, so that insert commits between the read and the
+// write: the write must not overwrite it blindly. The newer legacy row wins
+// (lww) on both sides.
+func TestBothInsertRaceAfterTombstone(t *testing.T) {
+	plan, st, sides := pgSQLitePair(t, `{policy: lww, timestamp: updated_at}`)
+	legacy, platform := sides[0], sides[1]
+	ctx := context.Background()
+	runOnce := func() {
+		t.Helper()
+		if err := engine.New(plan, st, observe.NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil))).
+			Run(ctx, engine.RunOptions{Once: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runOnce() // install capture
+	const key = 19
+	t0 := time.Now().UTC().Truncate(time.Microsecond)
+	if err := legacy.Upsert(key, "l1", t0); err != nil {
+		t.Fatal(err)
+	}
+	runOnce()
+	for _, s := range sides {
+		if _, err := s.Delete(key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runOnce() // both deleted: a tombstone
+
+	t1 := t0.Add(time.Second)
+	t2 := t1.Add(100 * time.Millisecond)
+	if err := platform.Upsert(key, "p2", t1); err != nil {
+		t.Fatal(err)
+	}
+	var fired atomic.Bool
+	rev := plan.Flows[0].Reverse
+	orig := rev.To
+	rev.To = &readHookStore{Store: orig, hook: func(keys []change.Key, got map[string]change.Row) {
+		if _, ok := got[strconv.Itoa(key)]; ok || fired.Load() {
+			return
+		}
+		for _, k := range keys {
+			if k.String() == strconv.Itoa(key) && fired.CompareAndSwap(false, true) {
+				// A legacy writer re-creates the row, newer, while the
+				// reverse pipeline's transaction is open.
+				if err := legacy.Upsert(key, "l3", t2); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	}}
+	defer func() { rev.To = orig }()
+	runOnce()
+	if !fired.Load() {
+		t.Fatal("the reverse pipeline never read the key absent on the legacy side")
+	}
+	rev.To = orig
+	runOnce()
+	runOnce()
+	a, err := legacy.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := platform.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, flow := range []string{"customers", "customers" + engine.ReverseSuffix} {
+		if parked, err := st.DLQ(ctx, flow); err != nil || len(parked) > 0 {
+			t.Fatalf("dead-letter queue of %s: %+v, %v; want empty", flow, parked, err)
+		}
+	}
+	want := legacy.Render("l3", t2)
+	if a[key] != want || b[key] != want {
+		t.Fatalf("key %d: legacy %q, platform %q; want the newer legacy row %q on both", key, a[key], b[key], want)
+	}
 }

@@ -42,21 +42,35 @@ func (f *flowRun) applyStreamBoth(ctx context.Context, cp *connector.Checkpoint,
 	name := f.plan.Cfg.Name
 	size := f.plan.Cfg.Batch.Size
 	lastCommit := time.Now()
+	count := func(b connector.Batch) {
+		for _, c := range b.Changes {
+			f.m.Captured.WithLabelValues(name, c.Op.String()).Inc()
+		}
+	}
 	next := func() (connector.Batch, error) {
 		select {
 		case b := <-in:
-			for _, c := range b.Changes {
-				f.m.Captured.WithLabelValues(name, c.Op.String()).Inc()
-			}
+			count(b)
 			return b, nil
 		case <-ctx.Done():
 			return connector.Batch{}, ctx.Err()
 		}
 	}
+	finished := f.order.finished() // --once: the flows ordered with this one reached their targets
 	for {
-		b, err := next()
-		if err != nil {
-			return progressed, err
+		var b connector.Batch
+		select {
+		case b = <-in:
+			count(b)
+		case <-finished:
+			if f.once {
+				f.flushStatus(ctx, *cp)
+				return progressed, errDone
+			}
+			finished = nil
+			continue
+		case <-ctx.Done():
+			return progressed, ctx.Err()
 		}
 		if len(b.Changes) == 0 {
 			if err := f.flushLocked(ctx); err != nil {

@@ -30,9 +30,11 @@ import (
 
 // orderGroup coordinates the ordered pipelines of one source store.
 type orderGroup struct {
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced whenever a member changes
-	members []*orderMember
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced whenever a member changes
+	members  []*orderMember
+	finished chan struct{} // --once: closed when every member reached its target
+	closed   bool
 }
 
 // orderMember is one pipeline of an orderGroup.
@@ -119,7 +121,7 @@ func buildOrder(runs map[string]*flowRun) {
 		}
 		g := groups[r.plan.Cfg.From.Store]
 		if g == nil {
-			g = &orderGroup{changed: make(chan struct{})}
+			g = &orderGroup{changed: make(chan struct{}), finished: make(chan struct{})}
 			groups[r.plan.Cfg.From.Store] = g
 		}
 		r.order = &orderMember{g: g, name: r.plan.Cfg.Name, src: r.src,
@@ -284,18 +286,33 @@ func (m *orderMember) finish() bool {
 	if m == nil {
 		return true
 	}
-	m.g.mu.Lock()
-	defer m.g.mu.Unlock()
+	g := m.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if !m.atTarget {
 		m.atTarget = true
-		m.g.broadcast()
+		g.broadcast()
 	}
-	for _, o := range m.g.members {
+	for _, o := range g.members {
 		if !o.atTarget && !o.stopped {
 			return false
 		}
 	}
+	if !g.closed {
+		g.closed = true
+		close(g.finished)
+	}
 	return true
+}
+
+// finished is closed once every member of m's group reached its --once
+// target, so pipelines waiting for input stop at once; nil (never ready)
+// for a flow outside any group.
+func (m *orderMember) finished() <-chan struct{} {
+	if m == nil {
+		return nil
+	}
+	return m.g.finished
 }
 
 // stop records that m's pipeline returned.

@@ -106,10 +106,18 @@ func (f *flowRun) applyStream(ctx context.Context, cp *connector.Checkpoint, in 
 		}
 	}()
 	lastCommit := time.Now()
+	finished := f.order.finished() // --once: the flows ordered with this one reached their targets
 	for {
 		var b connector.Batch
 		select {
 		case b = <-in:
+		case <-finished:
+			if cur == nil && f.once {
+				f.flushStatus(ctx, *cp)
+				return progressed, errDone
+			}
+			finished = nil
+			continue
 		case <-ctx.Done():
 			return progressed, ctx.Err()
 		}
