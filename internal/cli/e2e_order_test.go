@@ -33,50 +33,7 @@ func TestOrderedStreamingUnderWriters(t *testing.T) {
 }
 
 func orderedStreaming(t *testing.T, srcDriver string) {
-	e := &env{t: t, dir: t.TempDir()}
-	e.cfgPath = filepath.Join(e.dir, "syncbridge.yaml")
-	dstDSN := testenv.Postgres(t).NewDatabase(t)
-	dst := openPG(t, dstDSN)
-	var srcDSN, capture string
-	var src *sql.DB
-	if srcDriver == "postgres" {
-		srcDSN, capture = testenv.Postgres(t).NewDatabase(t), "logical"
-		src = openPG(t, srcDSN)
-	} else {
-		srcDSN, capture = testenv.MariaDB(t).NewDatabase(t), "binlog"
-		src = openMy(t, srcDSN)
-	}
-	for _, db := range []*sql.DB{src, dst} {
-		e.exec(db, `CREATE TABLE customers (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL)`)
-		e.exec(db, `CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL REFERENCES customers (id), amount DECIMAL(12,2) NOT NULL)`)
-		e.exec(db, `CREATE TABLE order_items (id BIGINT PRIMARY KEY, order_id BIGINT NOT NULL REFERENCES orders (id), qty INT NOT NULL)`)
-	}
-	if srcDriver == "mysql" { // MariaDB ignores inline REFERENCES: declare them
-		e.exec(src, `ALTER TABLE orders ADD FOREIGN KEY (customer_id) REFERENCES customers (id)`)
-		e.exec(src, `ALTER TABLE order_items ADD FOREIGN KEY (order_id) REFERENCES orders (id)`)
-	}
-	e.writeConfig(fmt.Sprintf(`state: %s
-http: {listen: "off"}
-stores:
-  shop:     {driver: %s, dsn: %q, capture: %s}
-  platform: {driver: postgres, dsn: %q}
-flows:
-  - name: customers
-    from: {store: shop, table: customers}
-    to:   {store: platform, table: customers}
-    batch: {size: 50, linger: 20ms}
-  - name: orders
-    after: [customers]
-    from: {store: shop, table: orders}
-    to:   {store: platform, table: orders}
-    batch: {size: 50, linger: 20ms}
-  - name: items
-    after: [orders]
-    from: {store: shop, table: order_items}
-    to:   {store: platform, table: order_items}
-    batch: {size: 50, linger: 20ms}
-`, filepath.Join(e.dir, "state.db"), srcDriver, srcDSN, capture, dstDSN))
-
+	e, src, dst := newShop(t, srcDriver, [3]int{50, 50, 50}, "20ms")
 	w := &shopWriter{e: e, db: src, rnd: rand.New(rand.NewSource(7))}
 	for range 20 {
 		w.newCustomer()
@@ -126,6 +83,56 @@ flows:
 	if w.created == 0 || w.deleted == 0 {
 		t.Fatalf("the writer did not exercise both orders (created %d, deleted %d)", w.created, w.deleted)
 	}
+}
+
+// newShop creates the shop tables (customers, orders, order items, with
+// foreign keys) in a source of srcDriver ("postgres" or "mysql") and a
+// PostgreSQL target, and writes a config of three flows tied by after:
+// with the given batch sizes and linger.
+func newShop(t *testing.T, srcDriver string, batch [3]int, linger string) (e *env, src, dst *sql.DB) {
+	e = &env{t: t, dir: t.TempDir()}
+	e.cfgPath = filepath.Join(e.dir, "syncbridge.yaml")
+	dstDSN := testenv.Postgres(t).NewDatabase(t)
+	dst = openPG(t, dstDSN)
+	var srcDSN, capture string
+	if srcDriver == "postgres" {
+		srcDSN, capture = testenv.Postgres(t).NewDatabase(t), "logical"
+		src = openPG(t, srcDSN)
+	} else {
+		srcDSN, capture = testenv.MariaDB(t).NewDatabase(t), "binlog"
+		src = openMy(t, srcDSN)
+	}
+	for _, db := range []*sql.DB{src, dst} {
+		e.exec(db, `CREATE TABLE customers (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL)`)
+		e.exec(db, `CREATE TABLE orders (id BIGINT PRIMARY KEY, customer_id BIGINT NOT NULL REFERENCES customers (id), amount DECIMAL(12,2) NOT NULL)`)
+		e.exec(db, `CREATE TABLE order_items (id BIGINT PRIMARY KEY, order_id BIGINT NOT NULL REFERENCES orders (id), qty INT NOT NULL)`)
+	}
+	if srcDriver == "mysql" { // MariaDB ignores inline REFERENCES: declare them
+		e.exec(src, `ALTER TABLE orders ADD FOREIGN KEY (customer_id) REFERENCES customers (id)`)
+		e.exec(src, `ALTER TABLE order_items ADD FOREIGN KEY (order_id) REFERENCES orders (id)`)
+	}
+	e.writeConfig(fmt.Sprintf(`state: %s
+http: {listen: "off"}
+stores:
+  shop:     {driver: %s, dsn: %q, capture: %s}
+  platform: {driver: postgres, dsn: %q}
+flows:
+  - name: customers
+    from: {store: shop, table: customers}
+    to:   {store: platform, table: customers}
+    batch: {size: %d, linger: %s}
+  - name: orders
+    after: [customers]
+    from: {store: shop, table: orders}
+    to:   {store: platform, table: orders}
+    batch: {size: %d, linger: %s}
+  - name: items
+    after: [orders]
+    from: {store: shop, table: order_items}
+    to:   {store: platform, table: order_items}
+    batch: {size: %d, linger: %s}
+`, filepath.Join(e.dir, "state.db"), srcDriver, srcDSN, capture, dstDSN, batch[0], linger, batch[1], linger, batch[2], linger))
+	return e, src, dst
 }
 
 // shopWriter writes parents and children in single transactions.
