@@ -94,7 +94,11 @@ func (tx *sinkTx) applyChecked(ctx context.Context, changes []change.Change) err
 	if err == nil {
 		return nil
 	}
-	if _, ok := errorsAsPg(err); !ok {
+	if pe, ok := errorsAsPg(err); !ok || pe.Code == "40001" {
+		// A serialization failure (a both-way sink's REPEATABLE READ
+		// transaction met a row changed since its snapshot, see Begin) is
+		// about the transaction, not one change: it fails again until the
+		// whole transaction is retried on a new snapshot.
 		return tx.fail(err)
 	}
 	if err := tx.exec(ctx, "ROLLBACK TO SAVEPOINT syncbridge_apply"); err != nil {

@@ -49,7 +49,10 @@ func (s *Store) ReadRows(ctx context.Context, req connector.RowsRequest) (map[st
 
 // Current reads the target rows with the given keys inside the transaction
 // with SELECT ... FOR UPDATE: they stay as read until the transaction ends.
-// See connector.TxReader.
+// A key read absent is not locked (PostgreSQL has no gap locks); the sink's
+// REPEATABLE READ transaction (see Sink.Begin) makes a later write to a row
+// inserted there meanwhile fail with a serialization failure instead of
+// overwriting it. See connector.TxReader.
 func (tx *sinkTx) Current(ctx context.Context, keys []change.Key) (map[string]change.Row, error) {
 	if tx.done || tx.broken {
 		return nil, fmt.Errorf("current: transaction is finished or unusable")

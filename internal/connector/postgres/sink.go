@@ -157,7 +157,22 @@ func (k *Sink) Begin(ctx context.Context) (connector.Tx, error) {
 	if err != nil {
 		return nil, k.store.wrapErr(fmt.Errorf("store %q: begin: %w", k.store.name, err))
 	}
-	pgtx, err := conn.Begin(ctx)
+	// A both-way flow's sink (SuppressCapture) reads the target's rows with
+	// Current and decides on them: a compare-and-set. SELECT ... FOR UPDATE
+	// locks the rows it finds but nothing for a key it finds absent (no gap
+	// locks), so under READ COMMITTED a row inserted by another writer
+	// between that read and this transaction's upsert was silently
+	// overwritten (INSERT ... ON CONFLICT DO UPDATE takes the row it meets):
+	// a newer write lost on one side, and the other pipeline then met its
+	// change as superseded. Under REPEATABLE READ the upsert fails with a
+	// serialization failure (40001) when the row it meets is not in the
+	// transaction's snapshot, as does FOR UPDATE on a row changed since: the
+	// transaction is retried and decides again on the rows as they are.
+	var opts pgx.TxOptions
+	if k.spec.SuppressCapture {
+		opts.IsoLevel = pgx.RepeatableRead
+	}
+	pgtx, err := conn.BeginTx(ctx, opts)
 	if err != nil {
 		conn.Release()
 		return nil, k.store.wrapErr(fmt.Errorf("store %q: begin: %w", k.store.name, err))
