@@ -2,7 +2,7 @@ package engine_test
 
 import (
 	"context"
-	"os"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -34,7 +34,7 @@ type convergence struct {
 
 func (c *convergence) run(t *testing.T) {
 	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	runOnce := func() *observe.Metrics {
 		m := observe.NewMetrics()
 		if err := engine.New(c.plan, c.st, m, log).Run(ctx, engine.RunOptions{Once: true}); err != nil {

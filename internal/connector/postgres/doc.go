@@ -176,7 +176,11 @@
 // replication origin OriginName(flow) (created when missing; needs superuser
 // or EXECUTE on the pg_replication_origin_* functions) and sets the GUC
 // syncbridge.applying = on for capture triggers; logical capture reports the
-// origin in Change.Origin, so a both-way flow can drop its own echo.
+// origin in Change.Origin, so a both-way flow can drop its own echo. Such a
+// sink's transactions run at REPEATABLE READ: the rows a both-way decision
+// read (Current) stay as read, absent ones included, or the write fails with
+// a serialization failure (40001), which fails the transaction (it is
+// retried as a whole) rather than one change.
 //
 // # Reconciliation
 //

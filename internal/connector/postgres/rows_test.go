@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,5 +67,49 @@ func TestCurrentLocksRows(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCurrentAbsentRowCompareAndSet: FOR UPDATE locks no row it does not
+// find, so a both-way sink (SuppressCapture) must not overwrite a row another
+// writer inserted after Current read the key absent: the upsert fails with a
+// serialization failure that fails the transaction (not one change), and the
+// writer's row stays.
+func TestCurrentAbsentRowCompareAndSet(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	e.exec(`CREATE TABLE acct (a int PRIMARY KEY, v text)`)
+	sk, err := e.store.Sink(ctx, connector.SinkSpec{Flow: "acct", Table: "acct", Key: []string{"a"}, SuppressCapture: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := sk.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	key := change.Key{change.Int(1)}
+	cur, err := tx.(connector.TxReader).Current(ctx, []change.Key{key})
+	if err != nil || len(cur) != 0 {
+		t.Fatalf("Current = %v, %v; want no row", cur, err)
+	}
+	c, err := pgxConnect(e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	if _, err := c.Exec(context.Background(), `INSERT INTO acct VALUES (1, 'theirs')`); err != nil {
+		t.Fatal(err)
+	}
+	err = tx.Apply(ctx, []change.Change{{ID: "1", Op: change.OpUpdate, Key: key,
+		After: change.Row{"a": change.Int(1), "v": change.Text("ours")}}})
+	var ae *connector.ApplyError
+	if err == nil || errors.As(err, &ae) || !strings.Contains(err.Error(), "40001") {
+		t.Fatalf("Apply over a row inserted since Current read the key absent: %v; want a serialization failure (40001) failing the transaction", err)
+	}
+	tx.Rollback()
+	var v string
+	if err := c.QueryRow(context.Background(), `SELECT v FROM acct WHERE a = 1`).Scan(&v); err != nil || v != "theirs" {
+		t.Fatalf("row 1 holds %q (%v), want the concurrent writer's row", v, err)
 	}
 }
