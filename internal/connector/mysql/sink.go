@@ -200,6 +200,17 @@ func (s *Sink) Begin(ctx context.Context) (connector.Tx, error) {
 		s.dropConn()
 		return nil, fmt.Errorf("begin on %q: %w", s.spec.Table, err)
 	}
+	if s.spec.SuppressCapture {
+		// Both-way flows read the target row locked (SELECT ... FOR
+		// UPDATE) and write it only if it is still what they decided on.
+		// For an absent key only REPEATABLE READ's gap lock keeps another
+		// writer from inserting it in between (READ COMMITTED takes none),
+		// whatever the server's default isolation is.
+		if _, err := s.conn.ExecContext(ctx, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
+			s.dropConn()
+			return nil, fmt.Errorf("begin on %q: %w", s.spec.Table, err)
+		}
+	}
 	if _, err := s.conn.ExecContext(ctx, "START TRANSACTION"); err != nil {
 		s.dropConn()
 		return nil, fmt.Errorf("begin on %q: %w", s.spec.Table, err)
