@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,7 +17,9 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/syncbridge/syncbridge/internal/change"
+	"github.com/syncbridge/syncbridge/internal/config"
 	"github.com/syncbridge/syncbridge/internal/connector"
+	"github.com/syncbridge/syncbridge/internal/connector/builtin"
 	"github.com/syncbridge/syncbridge/internal/engine"
 	"github.com/syncbridge/syncbridge/internal/engine/bothtest"
 	"github.com/syncbridge/syncbridge/internal/observe"
@@ -223,5 +226,39 @@ func TestBothInsertRaceAfterTombstone(t *testing.T) {
 	want := legacy.Render("l3", t2)
 	if a[key] != want || b[key] != want {
 		t.Fatalf("key %d: legacy %q, platform %q; want the newer legacy row %q on both", key, a[key], b[key], want)
+	}
+}
+
+// TestBothRefusesPostgresTriggerCapture: validate refuses a both-way flow
+// over a PostgreSQL store with capture: trigger (not safe under concurrent
+// writers yet), naming the store and the fix, before anything is written.
+func TestBothRefusesPostgresTriggerCapture(t *testing.T) {
+	pg := testenv.Postgres(t)
+	legacyDSN, platformDSN := pg.NewDatabase(t), pg.NewDatabase(t)
+	mustExec(t, openPGDB(t, legacyDSN), bothtest.PGLegacySchema)
+	mustExec(t, openPGDB(t, platformDSN), bothtest.PGPlatformSchema)
+	dir := t.TempDir()
+	cfg, err := config.Parse(filepath.Join(dir, "syncbridge.yaml"), []byte(fmt.Sprintf(`
+state: ./state.db
+stores:
+  legacy: {driver: postgres, dsn: "%s", capture: trigger}
+  platform: {driver: postgres, dsn: "%s", capture: logical}
+flows:`+bothtest.FlowPGLegacy, legacyDSN, platformDSN, "{policy: lww}")), os.LookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := connector.NewRegistry(builtin.Drivers()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := engine.Check(context.Background(), cfg, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		plan.Close()
+		t.Fatal("Check accepted a both-way flow over capture: trigger on postgres")
+	}
+	for _, want := range []string{"flows[0].from.store", "store legacy (postgres)", "capture: trigger", "set capture: logical on store legacy"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
+		}
 	}
 }
