@@ -169,6 +169,14 @@ func canonicalDecimal(s string) (string, error) {
 			}
 		}
 	}
+	if canonical(t, intPart, frac, hasDot) {
+		// Already in canonical form: t itself, or with its minus sign, is
+		// the result (no string is built).
+		if neg {
+			return strings.TrimSpace(s), nil
+		}
+		return t, nil
+	}
 	intPart = strings.TrimLeft(intPart, "0")
 	if intPart == "" {
 		intPart = "0"
@@ -181,6 +189,27 @@ func canonicalDecimal(s string) (string, error) {
 		out = "-" + out
 	}
 	return out, nil
+}
+
+// canonical reports whether the digits of a decimal (t, split into intPart
+// and frac, without its sign) are already in the form canonicalDecimal
+// builds: no leading zeros but a lone "0", a fraction only when it has
+// digits, and a minus sign only on a non-zero value (the caller strips it).
+func canonical(t, intPart, frac string, hasDot bool) bool {
+	if intPart == "" || len(intPart) > 1 && intPart[0] == '0' || hasDot && frac == "" {
+		return false
+	}
+	if intPart == "0" && strings.Trim(frac, "0") == "" {
+		return false // zero: its sign, if any, is dropped
+	}
+	return len(t) == len(intPart)+len(frac)+boolInt(hasDot)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // IsNull reports whether v is NULL.

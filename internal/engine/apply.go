@@ -37,12 +37,6 @@ func (c *applyCounts) total() int {
 	return n
 }
 
-// mapped is a target change with the source change it came from.
-type mapped struct {
-	target change.Change
-	source *change.Change
-}
-
 // apply maps source changes and applies them in tx. A change that cannot be
 // mapped or applied is parked in the dead-letter queue, as is every later
 // change to a key that has a parked change; the rest go on. An error return
@@ -92,7 +86,12 @@ func (f *flowRun) truncate(ctx context.Context, tx connector.Tx, c *change.Chang
 // applyRows maps and applies row changes (no truncates).
 func (f *flowRun) applyRows(ctx context.Context, tx connector.Tx, changes []change.Change) (applyCounts, error) {
 	var counts applyCounts
-	work := make([]mapped, 0, len(changes))
+	// targets[i] is the target change mapped from sources[i]. They are
+	// handed to the sink as they are and compacted in place after a
+	// refused change: no copy per attempt.
+	targets := make([]change.Change, 0, len(changes))
+	sources := make([]*change.Change, 0, len(changes))
+	var one [1]change.Change // splitKeyChange's result when c is not split
 	for i := range changes {
 		c := &changes[i]
 		if f.parked.behind(c) {
@@ -101,7 +100,7 @@ func (f *flowRun) applyRows(ctx context.Context, tx connector.Tx, changes []chan
 			}
 			continue
 		}
-		for _, part := range transform.SplitKeyChange(*c, f.plan.Key) {
+		for _, part := range splitKeyChange(c, f.plan.Key, &one) {
 			out, keep, err := f.plan.Mapping.Apply(part)
 			if err != nil {
 				if err := f.park(ctx, c, fmt.Errorf("map: %w", err)); err != nil {
@@ -113,34 +112,31 @@ func (f *flowRun) applyRows(ctx context.Context, tx connector.Tx, changes []chan
 				f.m.Filtered.WithLabelValues(f.plan.Cfg.Name).Inc()
 				continue
 			}
-			work = append(work, mapped{target: out, source: c})
+			targets = append(targets, out)
+			sources = append(sources, c)
 		}
 	}
-	for len(work) > 0 {
-		targets := make([]change.Change, len(work))
-		for i := range work {
-			targets[i] = work[i].target
-		}
+	for len(targets) > 0 {
 		err := tx.Apply(ctx, targets)
 		var ae *connector.ApplyError
 		if err != nil && !errors.As(err, &ae) {
 			return counts, fmt.Errorf("apply: %w", err)
 		}
-		done := len(work)
+		done := len(targets)
 		if ae != nil {
 			done = ae.Index
 		}
-		for _, w := range work[:done] {
-			counts.applied[w.target.Op]++
-			if w.source.CommitTime.After(counts.lastCommit) {
-				counts.lastCommit = w.source.CommitTime
+		for i := range targets[:done] {
+			counts.applied[targets[i].Op]++
+			if sources[i].CommitTime.After(counts.lastCommit) {
+				counts.lastCommit = sources[i].CommitTime
 			}
 		}
 		if ae == nil {
 			break
 		}
-		bad := work[ae.Index].source
-		skip, err := f.orderRefusal(ae, bad, &work[ae.Index].target)
+		bad := sources[ae.Index]
+		skip, err := f.orderRefusal(ae, bad, &targets[ae.Index])
 		if err != nil {
 			return counts, err
 		}
@@ -157,22 +153,37 @@ func (f *flowRun) applyRows(ctx context.Context, tx connector.Tx, changes []chan
 		}
 		// What follows may hold later changes to the parked key, and other
 		// parts of the parked change itself (a key change is two parts).
-		rest := work[ae.Index+1:]
-		work = work[:0:0]
-		for _, w := range rest {
-			if w.source == bad {
+		// Kept ones move down over what is done: index n <= i always.
+		n := 0
+		for i := ae.Index + 1; i < len(targets); i++ {
+			src := sources[i]
+			if src == bad {
 				continue
 			}
-			if f.parked.behind(w.source) {
-				if err := f.park(ctx, w.source, nil); err != nil {
+			if f.parked.behind(src) {
+				if err := f.park(ctx, src, nil); err != nil {
 					return counts, err
 				}
 				continue
 			}
-			work = append(work, w)
+			targets[n], sources[n] = targets[i], src
+			n++
 		}
+		clear(targets[n:]) // drop what the moved-out changes point to
+		targets, sources = targets[:n], sources[:n]
 	}
 	return counts, nil
+}
+
+// splitKeyChange is transform.SplitKeyChange without its one-element
+// slice for the changes it does not split (all but updates that carry a
+// Before row): those come back in one, the caller's array.
+func splitKeyChange(c *change.Change, key []string, one *[1]change.Change) []change.Change {
+	if c.Op != change.OpUpdate || c.Before == nil || c.After == nil {
+		one[0] = *c
+		return one[:]
+	}
+	return transform.SplitKeyChange(*c, key)
 }
 
 // park puts c in the dead-letter queue. cause is nil when c is parked only

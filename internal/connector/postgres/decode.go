@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
@@ -61,6 +62,14 @@ type decoder struct {
 	idPrefix string
 	pos      change.Position
 
+	// Scratch reused from message to message: the tuples of the message
+	// being decoded (their data point into the message, which the
+	// connection reuses: nothing handed out may keep them), the bytes of
+	// change IDs, and a slab the changes' keys are cut from.
+	oldTuple, newTuple tuple
+	idBuf              []byte
+	keySlab            []change.Value
+
 	truncates atomic.Int64 // TRUNCATEs of the flow's table seen
 }
 
@@ -73,9 +82,14 @@ func (d *decoder) handle(ctx context.Context, data []byte, c *change.Change) (ev
 	if len(data) == 0 {
 		return evNone, nil
 	}
-	if data[0] == 'O' { // Origin: pglogrepl does not decode its body
+	switch data[0] {
+	case 'O': // Origin: pglogrepl does not decode its body
 		d.origin = decodeOrigin(data[1:])
 		return evNone, nil
+	case 'I', 'U', 'D':
+		// Row changes are read in place (see parseRowMessage): pglogrepl
+		// would copy every column into allocations of its own.
+		return d.rowMessage(data, c)
 	}
 	msg, err := pglogrepl.Parse(data)
 	if err != nil {
@@ -90,6 +104,7 @@ func (d *decoder) handle(ctx context.Context, data []byte, c *change.Change) (ev
 		d.xid = strconv.FormatUint(uint64(m.Xid), 10)
 		d.skip = m.FinalLSN <= d.from
 		d.idPrefix = d.store.name + ":" + m.FinalLSN.String() + ":"
+		d.idBuf = append(d.idBuf[:0], d.idPrefix...)
 		d.pos = Position{LSN: m.FinalLSN}.Bytes()
 		return evNone, nil
 	case *pglogrepl.CommitMessage:
@@ -99,12 +114,6 @@ func (d *decoder) handle(ctx context.Context, data []byte, c *change.Change) (ev
 			return evNone, nil
 		}
 		return evCommit, nil
-	case *pglogrepl.InsertMessage:
-		return d.row(m.RelationID, change.OpInsert, 0, nil, m.Tuple, c)
-	case *pglogrepl.UpdateMessage:
-		return d.row(m.RelationID, change.OpUpdate, m.OldTupleType, m.OldTuple, m.NewTuple, c)
-	case *pglogrepl.DeleteMessage:
-		return d.row(m.RelationID, change.OpDelete, m.OldTupleType, m.OldTuple, nil, c)
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
 			if r := d.rels[id]; r != nil && r.wanted && !d.skip {
@@ -150,8 +159,24 @@ func (d *decoder) relation(ctx context.Context, m *pglogrepl.RelationMessage) er
 	return nil
 }
 
+// rowMessage decodes an Insert, Update or Delete message.
+func (d *decoder) rowMessage(data []byte, c *change.Change) (event, error) {
+	relID, op, oldType, err := parseRowMessage(data, &d.oldTuple, &d.newTuple)
+	if err != nil {
+		return 0, fmt.Errorf("decode pgoutput message %q: %w", data[0], err)
+	}
+	var oldT, newT *tuple
+	if oldType != 0 {
+		oldT = &d.oldTuple
+	}
+	if op != change.OpDelete {
+		newT = &d.newTuple
+	}
+	return d.row(relID, op, oldType, oldT, newT, c)
+}
+
 // row fills c from an Insert, Update or Delete of the flow's table.
-func (d *decoder) row(relID uint32, op change.Op, oldType uint8, oldTuple, newTuple *pglogrepl.TupleData, c *change.Change) (event, error) {
+func (d *decoder) row(relID uint32, op change.Op, oldType uint8, oldTuple, newTuple *tuple, c *change.Change) (event, error) {
 	r := d.rels[relID]
 	if r == nil {
 		return 0, fmt.Errorf("pgoutput change for relation %d before its Relation message", relID)
@@ -160,7 +185,7 @@ func (d *decoder) row(relID uint32, op change.Op, oldType uint8, oldTuple, newTu
 		return evNone, nil
 	}
 	*c = change.Change{
-		ID:         d.idPrefix + strconv.Itoa(d.index),
+		ID:         d.changeID(),
 		Flow:       d.src.spec.Flow,
 		Op:         op,
 		Table:      d.src.spec.Table,
@@ -185,7 +210,7 @@ func (d *decoder) row(relID uint32, op change.Op, oldType uint8, oldTuple, newTu
 		}
 		keyRow = c.After
 	}
-	key, ok := change.KeyOf(keyRow, d.src.key)
+	key, ok := d.keyOf(keyRow)
 	if !ok {
 		return 0, fmt.Errorf("%s of %s at %s lacks a key column of %v: give the table a primary key on the flow's key or set REPLICA IDENTITY FULL",
 			op, d.src.tbl.qualified(), d.commitLSN, d.src.key)
@@ -194,39 +219,90 @@ func (d *decoder) row(relID uint32, op change.Op, oldType uint8, oldTuple, newTu
 	return evChange, nil
 }
 
+// changeID is idPrefix followed by the change's index, in one allocation.
+func (d *decoder) changeID() string {
+	d.idBuf = strconv.AppendInt(d.idBuf[:len(d.idPrefix)], int64(d.index), 10)
+	return string(d.idBuf)
+}
+
+// keySlabChanges is how many changes' keys one slab allocation holds.
+const keySlabChanges = 256
+
+// keyOf is change.KeyOf with the flow's key columns, the key cut from a
+// slab shared by consecutive changes (with its capacity capped, so that
+// appending to one key cannot touch the next).
+func (d *decoder) keyOf(row change.Row) (change.Key, bool) {
+	n := len(d.src.key)
+	if n == 0 {
+		return change.KeyOf(row, d.src.key)
+	}
+	if len(d.keySlab) < n {
+		d.keySlab = make([]change.Value, n*keySlabChanges)
+	}
+	k := change.Key(d.keySlab[:n:n])
+	for i, col := range d.src.key {
+		v, ok := row[col]
+		if !ok {
+			clear(k[:i])
+			return nil, false
+		}
+		k[i] = v
+	}
+	d.keySlab = d.keySlab[n:]
+	return k, true
+}
+
 // decodeTuple returns a tuple's carried columns and their names in table
 // order. TOAST-unchanged columns ('u': the value did not change and was not
 // sent) are left out, so that a sink updates only the columns present.
-func (r *relation) decodeTuple(t *pglogrepl.TupleData, identOnly bool) (change.Row, []string, error) {
+//
+// The tuple's data points into a buffer the connection reuses. Values kept
+// as text share one string copied from the tuple (one allocation per row,
+// not one per column); the others are parsed from the bytes.
+func (r *relation) decodeTuple(t *tuple, identOnly bool) (change.Row, []string, error) {
+	if len(t.cols) > len(r.cols) {
+		return nil, nil, fmt.Errorf("tuple has %d columns, relation %d", len(t.cols), len(r.cols))
+	}
 	row := make(change.Row, len(r.names))
 	var names []string // nil while every carried column so far is present
 	n := 0             // carried columns seen so far
-	for i, tc := range t.Columns {
-		if i >= len(r.cols) {
-			return nil, nil, fmt.Errorf("tuple has %d columns, relation %d", len(t.Columns), len(r.cols))
-		}
+	var text string    // t.raw as a string, made on first need
+	for i := range t.cols {
+		tc := &t.cols[i]
 		rc := &r.cols[i]
 		if !rc.carried {
 			continue
 		}
-		if identOnly && !rc.ident || tc.DataType == pglogrepl.TupleDataTypeToast {
+		if identOnly && !rc.ident || tc.kind == pglogrepl.TupleDataTypeToast {
 			if names == nil {
 				names = append(make([]string, 0, len(r.names)), r.names[:n]...)
 			}
 			n++
 			continue
 		}
-		switch tc.DataType {
+		switch tc.kind {
 		case pglogrepl.TupleDataTypeNull:
 			row[rc.name] = change.Null
 		case pglogrepl.TupleDataTypeText:
-			v, err := decodeTextBytes(rc.typ, tc.Data)
+			b := t.raw[tc.start:tc.end]
+			var (
+				v   change.Value
+				err error
+			)
+			if textKept(rc.typ.kind) {
+				if text == "" {
+					text = string(t.raw)
+				}
+				v, err = decodeText(rc.typ, text[tc.start:tc.end])
+			} else {
+				v, err = decodeTextBytes(rc.typ, b)
+			}
 			if err != nil {
 				return nil, nil, fmt.Errorf("column %q: %w", rc.name, err)
 			}
 			row[rc.name] = v
 		default:
-			return nil, nil, fmt.Errorf("column %q: unexpected tuple data type %q", rc.name, tc.DataType)
+			return nil, nil, fmt.Errorf("column %q: unexpected tuple data type %q", rc.name, tc.kind)
 		}
 		if names != nil {
 			names = append(names, rc.name)
@@ -240,6 +316,116 @@ func (r *relation) decodeTuple(t *pglogrepl.TupleData, identOnly bool) (change.R
 		names = append([]string(nil), r.names[:n]...)
 	}
 	return row, names, nil
+}
+
+// textKept reports whether values of kind keep their text (so that
+// decoding them from bytes costs a string anyway): see decodeTextBytes.
+func textKept(k change.Kind) bool {
+	switch k {
+	case change.KindInt, change.KindFloat, change.KindBool, change.KindTimestamp, change.KindDate:
+		return false
+	}
+	return true
+}
+
+// tuple is a pgoutput TupleData read in place: raw is the tuple's bytes
+// (within the message), each column's data is raw[start:end].
+type tuple struct {
+	raw  []byte
+	cols []tupleCol
+}
+
+type tupleCol struct {
+	kind       byte // pglogrepl.TupleDataType*
+	start, end int
+}
+
+// parseRowMessage reads an Insert ('I'), Update ('U') or Delete ('D')
+// message of protocol version 1 into the tuples given, reusing their
+// column slices; their data stays in msg. oldType is 'K' or 'O' when the
+// message has an old tuple (into oldT), 0 otherwise; the new tuple (of
+// inserts and updates) goes into newT.
+func parseRowMessage(msg []byte, oldT, newT *tuple) (relID uint32, op change.Op, oldType uint8, err error) {
+	if len(msg) < 6 {
+		return 0, 0, 0, fmt.Errorf("message of %d bytes is too short", len(msg))
+	}
+	relID = binary.BigEndian.Uint32(msg[1:5])
+	b := msg[5:]
+	next := b[0]
+	b = b[1:]
+	switch msg[0] {
+	case 'I':
+		op = change.OpInsert
+		if next != 'N' {
+			return 0, 0, 0, fmt.Errorf("insert: tuple type %q, want 'N'", next)
+		}
+	case 'U':
+		op = change.OpUpdate
+		if next == 'K' || next == 'O' {
+			oldType = next
+			if b, err = parseTuple(b, oldT); err != nil {
+				return 0, 0, 0, fmt.Errorf("update: old tuple: %w", err)
+			}
+			if len(b) == 0 {
+				return 0, 0, 0, errors.New("update: no new tuple")
+			}
+			next, b = b[0], b[1:]
+		}
+		if next != 'N' {
+			return 0, 0, 0, fmt.Errorf("update: tuple type %q, want 'N'", next)
+		}
+	case 'D':
+		op = change.OpDelete
+		if next != 'K' && next != 'O' {
+			return 0, 0, 0, fmt.Errorf("delete: tuple type %q, want 'K' or 'O'", next)
+		}
+		oldType = next
+		if _, err = parseTuple(b, oldT); err != nil {
+			return 0, 0, 0, fmt.Errorf("delete: old tuple: %w", err)
+		}
+		return relID, op, oldType, nil
+	default:
+		return 0, 0, 0, fmt.Errorf("not a row message")
+	}
+	if _, err = parseTuple(b, newT); err != nil {
+		return 0, 0, 0, fmt.Errorf("new tuple: %w", err)
+	}
+	return relID, op, oldType, nil
+}
+
+// parseTuple reads a TupleData from the start of b into t and returns the
+// bytes after it.
+func parseTuple(b []byte, t *tuple) ([]byte, error) {
+	if len(b) < 2 {
+		return nil, errors.New("truncated column count")
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	t.raw = b
+	t.cols = t.cols[:0]
+	off := 2
+	for i := 0; i < n; i++ {
+		if off >= len(b) {
+			return nil, fmt.Errorf("truncated at column %d of %d", i+1, n)
+		}
+		col := tupleCol{kind: b[off]}
+		off++
+		switch col.kind {
+		case pglogrepl.TupleDataTypeText, pglogrepl.TupleDataTypeBinary:
+			if len(b)-off < 4 {
+				return nil, fmt.Errorf("truncated length of column %d", i+1)
+			}
+			size := int(binary.BigEndian.Uint32(b[off:]))
+			off += 4
+			if size < 0 || size > len(b)-off {
+				return nil, fmt.Errorf("column %d: %d bytes, %d left", i+1, size, len(b)-off)
+			}
+			col.start, col.end = off, off+size
+			off += size
+		}
+		t.cols = append(t.cols, col)
+	}
+	t.raw = b[:off]
+	return b[off:], nil
 }
 
 // decodeOrigin reads an Origin message body: the origin's commit LSN, then

@@ -12,6 +12,18 @@ type segment struct {
 	upserts []*upsertRow
 	delSeen map[string]bool
 	upsSeen map[string]*upsertRow
+	// slab holds the upsertRows, allocated slabSize at a time rather than
+	// one by one.
+	slab     []upsertRow
+	slabSize int
+}
+
+func (s *segment) newRow() *upsertRow {
+	if len(s.slab) == cap(s.slab) {
+		s.slab = make([]upsertRow, 0, s.slabSize)
+	}
+	s.slab = s.slab[:len(s.slab)+1]
+	return &s.slab[len(s.slab)-1]
 }
 
 // upsertRow is the net effect of a segment's upserts of one key: later
@@ -33,7 +45,7 @@ func plan(changes []change.Change) []*segment {
 	cur := newSegment(len(changes))
 	for i := range changes {
 		c := &changes[i]
-		k := c.Key.String()
+		k := keyString(c.Key)
 		if c.Op == change.OpDelete {
 			if cur.upsSeen[k] != nil {
 				out, cur = append(out, cur), newSegment(len(changes)-i)
@@ -49,7 +61,8 @@ func plan(changes []change.Change) []*segment {
 		}
 		r := cur.upsSeen[k]
 		if r == nil {
-			r = &upsertRow{values: c.After, insert: c.Op == change.OpInsert || c.Op == change.OpSnapshot}
+			r = cur.newRow()
+			*r = upsertRow{values: c.After, insert: c.Op == change.OpInsert || c.Op == change.OpSnapshot}
 			cur.upsSeen[k] = r
 			cur.upserts = append(cur.upserts, r)
 			continue
@@ -68,7 +81,17 @@ func plan(changes []change.Change) []*segment {
 }
 
 func newSegment(sizeHint int) *segment {
-	return &segment{delSeen: map[string]bool{}, upsSeen: make(map[string]*upsertRow, min(sizeHint, 4096))}
+	n := max(1, min(sizeHint, 4096))
+	return &segment{delSeen: map[string]bool{}, upsSeen: make(map[string]*upsertRow, n),
+		upserts: make([]*upsertRow, 0, n), slabSize: n}
+}
+
+// keyString is k.String(), without the slice of parts for a one-column key.
+func keyString(k change.Key) string {
+	if len(k) == 1 {
+		return k[0].String()
+	}
+	return k.String()
 }
 
 // upsertGroup is a segment's upserts that write the same columns: one

@@ -196,10 +196,9 @@ func (r *reader) loop(ctx context.Context) error {
 // hands over what is decoded so far, and asks for a keepalive when quiet.
 func (r *reader) windowEnded(ctx context.Context) error {
 	if len(r.pending) > 0 {
-		if err := r.push(ctx, item{changes: r.pending}); err != nil {
+		if err := r.push(ctx, item{changes: r.handOver()}); err != nil {
 			return err
 		}
-		r.pending = make([]change.Change, 0, chunkSize)
 	}
 	quiet := !r.dec.inTx && !r.dataInWindow
 	r.idle.Store(quiet)
@@ -279,20 +278,37 @@ func (r *reader) xlogData(ctx context.Context, xld pglogrepl.XLogData) error {
 	switch ev {
 	case evChange:
 		if len(r.pending) == chunkSize {
-			if err := r.push(ctx, item{changes: r.pending}); err != nil {
+			if err := r.push(ctx, item{changes: r.handOver()}); err != nil {
 				return err
 			}
-			r.pending = make([]change.Change, 0, chunkSize)
+		}
+		if len(r.pending) == cap(r.pending) {
+			// The chunk's array is used up: the run moves to a new one.
+			r.pending = append(make([]change.Change, 0, chunkSize), r.pending...)
 		}
 		r.pending = append(r.pending, c)
 	case evCommit:
-		if err := r.push(ctx, item{changes: r.pending, commit: r.dec.commitLSN, end: r.dec.commitEnd}); err != nil {
+		if err := r.push(ctx, item{changes: r.handOver(), commit: r.dec.commitLSN, end: r.dec.commitEnd}); err != nil {
 			return err
 		}
 		r.pushedCommit = r.dec.commitLSN
-		r.pending = make([]change.Change, 0, chunkSize)
 	}
 	return nil
+}
+
+// handOver returns the pending changes for an item and starts a new pending
+// run in what is left of the chunk's array, so that a run of small
+// transactions shares one allocation instead of one chunk each. The changes
+// handed over are never written again: the slice returned has no capacity
+// beyond them, and the next changes go past them.
+func (r *reader) handOver() []change.Change {
+	n := len(r.pending)
+	out := r.pending[:n:n]
+	r.pending = r.pending[n:]
+	if n == 0 {
+		out = nil
+	}
+	return out
 }
 
 // push hands an item to Next, keeping the server informed while Next is

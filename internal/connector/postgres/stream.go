@@ -20,6 +20,9 @@ const (
 	// lingerWait is how long Next waits for more transactions to fill a
 	// batch while the server is still sending.
 	lingerWait = 10 * time.Millisecond
+	// batchPresize bounds the capacity Next gives a batch up front when
+	// the reader's chunks come full (see takeLeftover).
+	batchPresize = 32 * chunkSize
 )
 
 // Stream opens the replication stream on the flow's slot just after from
@@ -327,6 +330,11 @@ func (s *stream) takeLeftover(b *connector.Batch, max int) {
 		return
 	}
 	n := min(max-len(b.Changes), len(s.leftover))
+	if b.Changes == nil && len(s.leftover) == chunkSize && max > n {
+		// A full chunk: a large transaction or a burst is coming through,
+		// the batch will most likely fill. Sized once, not grown by copies.
+		b.Changes = make([]change.Change, 0, min(max, batchPresize))
+	}
 	b.Changes = append(b.Changes, s.leftover[:n]...)
 	s.leftover = s.leftover[n:]
 	if len(s.leftover) == 0 {
