@@ -17,15 +17,25 @@ import (
 
 // unit is one target transaction of a both-way pipeline in progress: the
 // target transaction, and what its decisions will record at commit.
+//
+// A unit can span several batches (the rest of a source run, or batches
+// already waiting), so it can decide one key more than once; see carry.
 type unit struct {
 	tx        connector.Tx
 	started   time.Time
 	n         int
 	counts    applyCounts
-	backs     []backWrite
+	backs     []backWrite // at most one per key: the latest decision's
 	bases     map[string]state.Base
 	order     []string // keys of bases in decision order
 	conflicts []state.Conflict
+
+	backAt map[string]int // key -> its write-back's index in backs
+	// prior is, for a key with a write-back, the unit's base for it before
+	// the decision that wrote back (nil: none, the stored one holds): the
+	// key's base again when the write-back does not apply.
+	prior map[string]*state.Base
+	held  map[string]bool // keys whose conflict this unit parked
 }
 
 // begin starts a unit: the caller holds the flow's lock.
@@ -34,7 +44,76 @@ func (f *flowRun) beginUnit(ctx context.Context) (*unit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	return &unit{tx: tx, started: time.Now(), bases: map[string]state.Base{}}, nil
+	return &unit{tx: tx, started: time.Now(), bases: map[string]state.Base{},
+		backAt: map[string]int{}, prior: map[string]*state.Base{}, held: map[string]bool{}}, nil
+}
+
+// carry makes a key this unit already decided (in an earlier batch) be
+// decided on what that decision leaves, as if it had committed: the
+// unit's base for the key rather than the stored one, and the source's row
+// as the pending write-back will leave it (the target's row already shows
+// the unit's writes). Deciding it on the stored base and the source's row
+// before the write-back let two decisions of one unit contradict each
+// other: an old delete, matching the source's absent row, lost to the
+// other side's row, which was to be written back; the newer delete then
+// won against the stale base and deleted the other side's row, and the
+// commit wrote the loser back: each side ended with what the other lost.
+func (u *unit) carry(w *keyWork) {
+	if i, ok := u.backAt[w.ks]; ok {
+		if bw := u.backs[i]; sameRow(w.s, bw.Pre, nil) {
+			w.s = overlay(w.s, bw.Change.After) // nil for a delete
+		} else {
+			// The source's row moved since that decision read it: the
+			// write-back will not apply (compare-and-set), and its base
+			// goes with it, as at commit.
+			u.dropBack(w.ks)
+		}
+	}
+	if b, ok := u.bases[w.ks]; ok {
+		w.base = &b
+	}
+}
+
+// addBack keeps a decision's write-back, replacing the one an earlier
+// decision of the unit made for the key (that decision carried it: see
+// carry).
+func (u *unit) addBack(bw backWrite) {
+	if i, ok := u.backAt[bw.Key]; ok {
+		u.backs[i] = bw
+		return
+	}
+	u.prior[bw.Key] = nil
+	if b, ok := u.bases[bw.Key]; ok {
+		u.prior[bw.Key] = &b
+	}
+	u.backAt[bw.Key] = len(u.backs)
+	u.backs = append(u.backs, bw)
+}
+
+// dropBack forgets key's write-back, which will not apply, and the base
+// that came with it.
+func (u *unit) dropBack(key string) {
+	i, ok := u.backAt[key]
+	if !ok {
+		return
+	}
+	u.backs = append(u.backs[:i], u.backs[i+1:]...)
+	delete(u.backAt, key)
+	for j := i; j < len(u.backs); j++ {
+		u.backAt[u.backs[j].Key] = j
+	}
+	u.restoreBase(key)
+}
+
+// restoreBase puts back the base key had in the unit before the decision
+// that wrote back to it (none: the stored one).
+func (u *unit) restoreBase(key string) {
+	if p, ok := u.prior[key]; ok && p != nil {
+		u.bases[key] = *p
+	} else {
+		delete(u.bases, key)
+	}
+	delete(u.prior, key)
 }
 
 func (u *unit) setBase(b *state.Base) {
@@ -64,7 +143,7 @@ func (f *flowRun) applyBoth(ctx context.Context, u *unit, changes []change.Chang
 	var owners []*keyWork
 	for _, ks := range keys {
 		w := work[ks]
-		if _, held := f.both.parked[ks]; held {
+		if _, held := f.both.parked[ks]; held || u.held[ks] {
 			f.m.BothSkipped.WithLabelValues(name, "conflict_parked").Inc()
 			continue
 		}
@@ -73,6 +152,7 @@ func (f *flowRun) applyBoth(ctx context.Context, u *unit, changes []change.Chang
 		if b, ok := bases[ks]; ok {
 			w.base = &b
 		}
+		u.carry(w)
 		if !f.pickPart(w) {
 			f.m.BothSkipped.WithLabelValues(name, "superseded").Inc()
 			continue
@@ -281,10 +361,13 @@ func (f *flowRun) record(u *unit, v *verdict, w *keyWork) {
 		}
 	}
 	if v.back != nil {
-		u.backs = append(u.backs, backWrite{Key: w.ks, Change: *v.back, Pre: w.pre})
+		u.addBack(backWrite{Key: w.ks, Change: *v.back, Pre: w.pre})
 	}
 	if v.conflict != nil {
 		c := *v.conflict
+		if c.Status == state.ConflictParked {
+			u.held[w.ks] = true
+		}
 		c.Flow, c.At = f.both.fp.Cfg.Name, time.Now().UTC()
 		u.conflicts = append(u.conflicts, c)
 	}
@@ -388,7 +471,7 @@ func (f *flowRun) writeBacks(ctx context.Context, u *unit) (connector.Tx, []back
 		if kept[w.Key] {
 			backs = append(backs, w)
 		} else {
-			delete(u.bases, w.Key)
+			u.restoreBase(w.Key)
 		}
 	}
 	return xtx, backs, nil

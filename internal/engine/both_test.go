@@ -39,6 +39,12 @@ type bothEnv struct {
 
 func newBothEnv(t testing.TB, conflict string) *bothEnv {
 	t.Helper()
+	return newBothEnvFlow(t, fmt.Sprintf(bothtest.FlowSQLiteLegacy, conflict))
+}
+
+// newBothEnvFlow is newBothEnv with the flow given as its YAML list entry.
+func newBothEnvFlow(t testing.TB, flow string) *bothEnv {
+	t.Helper()
 	dir := t.TempDir()
 	e := &bothEnv{t: t, dir: dir}
 	e.legacy = openBenchDB(t, filepath.Join(dir, "legacy.db"))
@@ -50,7 +56,7 @@ state: ./state.db
 stores:
   legacy: {driver: sqlite, dsn: ./legacy.db, capture: trigger}
   platform: {driver: sqlite, dsn: ./platform.db, capture: trigger}
-flows:`+fmt.Sprintf(bothtest.FlowSQLiteLegacy, conflict))
+flows:`+flow)
 	return e
 }
 
@@ -466,5 +472,54 @@ func TestBothOwnerEnforced(t *testing.T) {
 	e.once()
 	if n := counterSum(e.metrics.Applied); n != 0 {
 		t.Fatalf("an idle run applied %v changes", n)
+	}
+}
+
+// TestBothUnitDecidesKeyTwice: one target transaction of a pipeline spans
+// the pages of a source run (here one change a page), so it can decide a
+// key more than once. The platform deletes a row, re-creates it and deletes
+// it again; between the two deletes the legacy side writes a newer row. The
+// first delete, older than the legacy row, loses (lww): the legacy row is
+// to be written back to the platform. The second delete, newer, must be
+// decided on that outcome and win on both sides. It used to be decided
+// again on the stored base and the platform's row before the write-back:
+// it deleted the legacy row, and the commit then wrote the legacy row back
+// to the platform, so each side ended with what the other lost.
+func TestBothUnitDecidesKeyTwice(t *testing.T) {
+	flow := fmt.Sprintf(bothtest.FlowSQLiteLegacy, `{policy: lww, timestamp: updated_at}`)
+	if !strings.Contains(flow, "size: 200") {
+		t.Fatal("the flow's batch size moved: update the test")
+	}
+	e := newBothEnvFlow(t, strings.Replace(flow, "size: 200", "size: 1", 1))
+	legacy, platform := bothtest.SQLiteLegacy(e.legacy), bothtest.SQLitePlatform(e.platform)
+	const key = 7
+	t0 := time.Now().UTC().Truncate(time.Microsecond)
+	if err := legacy.Upsert(key, "l1", t0); err != nil {
+		t.Fatal(err)
+	}
+	e.once()
+	if got := e.converged(); len(got) != 1 {
+		t.Fatalf("after the backfill: %q", got)
+	}
+	step := func() { time.Sleep(20 * time.Millisecond) } // delete times are the log's, to the millisecond
+	if ok, err := platform.Delete(key); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	step()
+	if err := legacy.Upsert(key, "l2", time.Now().UTC().Truncate(time.Microsecond)); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	if err := platform.Upsert(key, "p3", time.Now().UTC().Truncate(time.Microsecond)); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	if ok, err := platform.Delete(key); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	e.once()
+	e.once()
+	if got := e.converged(); len(got) != 0 {
+		t.Fatalf("both sides hold %q; want the row gone (the platform's last delete is the latest write)", got)
 	}
 }
