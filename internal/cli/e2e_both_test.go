@@ -192,10 +192,17 @@ func bothKill9(t *testing.T, e *env, sides [2]*bothtest.Side) {
 		cmd, out := e.process(args...)
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); close(exited) }()
+		// A fault cycle waits for the process to reach its fault point
+		// (on a loaded machine that can take seconds); the others are
+		// killed at a random instant.
+		wait := time.Duration(300+rng.IntN(900)) * time.Millisecond * 4
+		if c%2 == 0 {
+			wait = 20 * time.Second
+		}
 		select {
 		case <-exited:
 			faults++
-		case <-time.After(time.Duration(300+rng.IntN(900)) * time.Millisecond * time.Duration(1+c%2*3)):
+		case <-time.After(wait):
 			cmd.Process.Signal(syscall.SIGKILL)
 			<-exited
 		}
