@@ -2,8 +2,10 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -127,8 +129,25 @@ func (c *convergence) run(t *testing.T) {
 		t.Errorf("%d keys do not hold their latest write:\n  %s", len(wrong), strings.Join(wrong, "\n  "))
 	}
 	if len(wrong)+len(diverged) > 0 {
+		// The conflict log of the failing keys, in full (the rows are in
+		// the to table's model), then one line for every other conflict.
+		bad := map[string]bool{}
+		for _, msg := range append(append([]string(nil), wrong...), diverged...) {
+			var k int
+			if _, err := fmt.Sscanf(msg, "key %d:", &k); err == nil {
+				bad[strconv.Itoa(k)] = true
+			}
+		}
 		for _, r := range recorded {
-			t.Logf("conflict key %s at %s: ours from %s, winner %s: %s", r.Key, r.At.Format("15:04:05.000000"), r.OursSide, r.Winner, r.Reason)
+			if bad[r.Key] {
+				t.Logf("conflict key %s at %s: ours from %s, winner %s: %s\n      base   %v\n      ours   %v\n      theirs %v\n      result %v",
+					r.Key, r.At.Format("15:04:05.000000"), r.OursSide, r.Winner, r.Reason, r.Base, r.Ours, r.Theirs, r.Result)
+			}
+		}
+		for _, r := range recorded {
+			if !bad[r.Key] {
+				t.Logf("conflict key %s at %s: ours from %s, winner %s: %s", r.Key, r.At.Format("15:04:05.000000"), r.OursSide, r.Winner, r.Reason)
+			}
 		}
 	}
 }

@@ -523,3 +523,52 @@ func TestBothUnitDecidesKeyTwice(t *testing.T) {
 		t.Fatalf("both sides hold %q; want the row gone (the platform's last delete is the latest write)", got)
 	}
 }
+
+// TestBothSlowWriteAfterAgreedDelete: under lww on a timestamp column, a
+// row stamped before a delete on the other side but committed after it (a
+// writer descheduled, or waiting on syncbridge's lock, between stamping and
+// writing) is older than the delete, whose time is its commit time: the
+// delete wins, whichever pipeline meets its change first. When the slow
+// write reached its pipeline after the delete had been agreed (target
+// absent, base a tombstone) it used to be applied as a plain insert, so
+// the outcome depended on timing (the likely cause of rare
+// TestBothConvergeSQLite failures under CPU load: a key holding an older
+// write than its latest, the sides agreeing).
+func TestBothSlowWriteAfterAgreedDelete(t *testing.T) {
+	for _, agreedFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("agreed-first=%v", agreedFirst), func(t *testing.T) {
+			e := newBothEnv(t, `{policy: lww, timestamp: updated_at}`)
+			legacy, platform := bothtest.SQLiteLegacy(e.legacy), bothtest.SQLitePlatform(e.platform)
+			const key = 7
+			if err := legacy.Upsert(key, "l1", time.Now().UTC().Truncate(time.Microsecond)); err != nil {
+				t.Fatal(err)
+			}
+			e.once()
+			e.converged()
+			stamped := time.Now().UTC().Truncate(time.Microsecond) // the slow writer stamps its row
+			time.Sleep(20 * time.Millisecond)                      // delete times are the log's, to the millisecond
+			if ok, err := platform.Delete(key); err != nil || !ok {
+				t.Fatal(ok, err)
+			}
+			if agreedFirst {
+				e.once() // the delete reaches the legacy side: a tombstone
+				if got := e.converged(); len(got) != 0 {
+					t.Fatalf("after the delete: %q", got)
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+			if err := legacy.Upsert(key, "l2", stamped); err != nil { // commits after the delete
+				t.Fatal(err)
+			}
+			e.once()
+			e.once()
+			if got := e.converged(); len(got) != 0 {
+				t.Fatalf("both sides hold %q; want the row gone (the platform's delete is newer than the row's %s)", got, stamped.Format(bothtest.StampLayout))
+			}
+			e.once()
+			if n := counterSum(e.metrics.Applied); n != 0 {
+				t.Fatalf("an idle run applied %v changes: echo", n)
+			}
+		})
+	}
+}

@@ -142,9 +142,28 @@ func (v *view) enforced(w *keyWork, mapped change.Row) bool {
 // older than the target's: a write that committed after the agreement but
 // was stamped before it (a slow writer, or one that waited on syncbridge's
 // lock) must not overwrite a newer row, so it is decided as a conflict.
+// The same holds against an agreed deletion (the target absent, the base a
+// tombstone): a row stamped before the delete committed is older than the
+// delete, whose time is its commit time. Applied, it would survive or not
+// depending on whether its pipeline met it before or after the delete was
+// agreed (before: the delete's pipeline decides it as a conflict, and the
+// delete wins).
 func (v *view) older(w *keyWork, mapped change.Row) bool {
-	if v.plan.timestamp == "" || v.plan.resolver.Policy() != conflict.LWW || w.c == nil {
+	if v.plan.timestamp == "" || v.plan.resolver.Policy() != conflict.LWW {
 		return false
+	}
+	if w.c == nil {
+		if w.base == nil || !w.base.Deleted || w.base.DeletedAt.IsZero() {
+			return false
+		}
+		ours, _, err := v.frame(w, mapped)
+		if err != nil || ours == nil {
+			return false
+		}
+		if _, ok := ours[v.plan.timestamp]; !ok {
+			return false
+		}
+		return v.timeOf(ours, w.base.DeletedAt).Before(w.base.DeletedAt)
 	}
 	ours, theirs, err := v.frame(w, mapped)
 	if err != nil || theirs == nil {
@@ -192,6 +211,9 @@ func (v *view) conflict(w *keyWork, mapped change.Row) (verdict, error) {
 	if w.base != nil && !w.base.Deleted {
 		base, baseAt = w.base.To, w.base.UpdatedAt
 	}
+	if w.base != nil && w.base.Deleted && theirs == nil {
+		baseAt = w.base.DeletedAt // theirs is the agreed deletion: its time is the delete's
+	}
 	in := conflict.Input{
 		Base:   base,
 		Ours:   conflict.Version{Row: ours, Time: v.timeOf(ours, w.part.CommitTime), Store: v.stores[v.src], Source: v.src == fromSide},
@@ -217,7 +239,11 @@ func (v *view) conflict(w *keyWork, mapped change.Row) (verdict, error) {
 		if err != nil {
 			return verdict{}, err
 		}
-		return verdict{kind: vDecided, back: writeOf(w, back), base: v.agreed(w, overlay(w.s, back), w.c), conflict: rec}, nil
+		agreed := v.agreed(w, overlay(w.s, back), w.c)
+		if agreed.Deleted && theirs == nil && w.base != nil && w.base.Deleted && !w.base.DeletedAt.IsZero() {
+			agreed.DeletedAt = w.base.DeletedAt // still the delete's time, not the loser's
+		}
+		return verdict{kind: vDecided, back: writeOf(w, back), base: agreed, conflict: rec}, nil
 	}
 	// Merged: the row, in the to model, goes to both sides.
 	toRow := d.Row

@@ -293,13 +293,18 @@ func (l Ledger) Expected() (want map[int]string, ambiguous map[int]bool) {
 	return want, ambiguous
 }
 
-// History renders the writes of one key for failure messages.
+// History renders the writes of one key for failure messages, both sides'
+// in order of time.
 func (l Ledger) History(key int) string {
-	var b strings.Builder
+	var es []Entry
 	for _, e := range l {
-		if e.Key != key {
-			continue
+		if e.Key == key {
+			es = append(es, e)
 		}
+	}
+	sort.SliceStable(es, func(i, j int) bool { return es[i].At.Before(es[j].At) })
+	var b strings.Builder
+	for _, e := range es {
 		if e.Delete {
 			fmt.Fprintf(&b, "\n      %s delete between %s and %s", e.Side, e.At.UTC().Format(StampLayout), e.Until.UTC().Format(StampLayout))
 		} else {
