@@ -203,31 +203,15 @@ func (r *orderRetry) Error() string { return r.w.Error() }
 // commitPrefixBoth is commitPrefix for a pipeline of a both-way flow; the
 // flow's lock is held.
 func (f *flowRun) commitPrefixBoth(ctx context.Context, cp *connector.Checkpoint, batches [][]change.Change, w *orderWait) ([]change.Change, *orderWait, error) {
-	var tail []change.Change
-	for {
-		prefix, rest, floor := splitAtTx(batches, w)
-		tail = append(rest, tail...)
-		w.floor = floor
-		if len(prefix) == 0 {
-			return tail, w, nil
-		}
+	return commitBefore(batches, w, func(prefix []change.Change) error {
 		u, err := f.beginUnit(ctx)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
-		err = f.applyBoth(ctx, u, prefix)
-		if w2 := asOrderWait(err); w2 != nil {
+		if err := f.applyBoth(ctx, u, prefix); err != nil {
 			u.tx.Rollback()
-			batches, w = [][]change.Change{prefix}, w2
-			continue
+			return err
 		}
-		if err != nil {
-			u.tx.Rollback()
-			return nil, nil, err
-		}
-		if err := f.commitPosition(ctx, cp, cp.Position, u); err != nil {
-			return nil, nil, err
-		}
-		return tail, w, nil
-	}
+		return f.commitPosition(ctx, cp, cp.Position, u)
+	})
 }

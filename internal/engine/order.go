@@ -486,6 +486,32 @@ func splitAtTx(batches [][]change.Change, w *orderWait) (prefix, rest []change.C
 	return prefix, rest, floor
 }
 
+// commitBefore is the loop of commitPrefix and commitPrefixBoth: commit
+// applies and commits (or rolls back) the changes before the refused
+// change's source transaction; when one of them is refused in turn, the
+// split moves to it. It returns the changes from the split on, and the
+// refusal it was made at, with its floor set.
+func commitBefore(batches [][]change.Change, w *orderWait, commit func(prefix []change.Change) error) ([]change.Change, *orderWait, error) {
+	var tail []change.Change
+	for {
+		prefix, rest, floor := splitAtTx(batches, w)
+		tail = append(rest, tail...)
+		w.floor = floor
+		if len(prefix) == 0 {
+			return tail, w, nil
+		}
+		err := commit(prefix)
+		if w2 := asOrderWait(err); w2 != nil {
+			batches, w = [][]change.Change{prefix}, w2
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return tail, w, nil
+	}
+}
+
 // asOrderWait returns err's orderWait, if any.
 func asOrderWait(err error) *orderWait {
 	var w *orderWait

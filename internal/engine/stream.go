@@ -251,34 +251,22 @@ func (f *flowRun) applyInto(ctx context.Context, cp *connector.Checkpoint, cur *
 // from that transaction on, and w or the refusal of an earlier change,
 // with its floor set.
 func (f *flowRun) commitPrefix(ctx context.Context, cp *connector.Checkpoint, batches [][]change.Change, w *orderWait) ([]change.Change, *orderWait, error) {
-	var tail []change.Change
-	for {
-		prefix, rest, floor := splitAtTx(batches, w)
-		tail = append(rest, tail...)
-		w.floor = floor
-		if len(prefix) == 0 {
-			return tail, w, nil
-		}
+	return commitBefore(batches, w, func(prefix []change.Change) error {
 		start := time.Now()
 		tx, err := f.sink.Begin(ctx)
 		if err != nil {
-			return nil, nil, fmt.Errorf("begin: %w", err)
+			return fmt.Errorf("begin: %w", err)
 		}
 		counts, err := f.apply(ctx, tx, prefix)
-		if w2 := asOrderWait(err); w2 != nil {
-			tx.Rollback()
-			batches, w = [][]change.Change{prefix}, w2
-			continue
-		}
 		if err != nil {
 			tx.Rollback()
-			return nil, nil, err
+			return err
 		}
 		if err := tx.Commit(ctx, *cp); err != nil {
 			tx.Rollback()
-			return nil, nil, fmt.Errorf("commit: %w", err)
+			return fmt.Errorf("commit: %w", err)
 		}
 		f.committed(ctx, *cp, counts, len(prefix), time.Since(start))
-		return tail, w, nil
-	}
+		return nil
+	})
 }
