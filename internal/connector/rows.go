@@ -29,6 +29,11 @@ type RowsRequest struct {
 	Table string
 	Key   []string // key columns, in the order of each Keys entry
 	Keys  []change.Key
+	// After lists source transactions (Change.TxID) the stream has
+	// delivered: the read must see their commits. A store whose capture
+	// can deliver a commit before new snapshots see it (PostgreSQL logical
+	// decoding) waits for them first.
+	After []string
 }
 
 // RowReader is implemented by stores that can read rows by key outside any

@@ -184,8 +184,16 @@ func (f *flowRun) applyBoth(ctx context.Context, u *unit, changes []change.Chang
 // reads, run in parallel.
 func (f *flowRun) readState(ctx context.Context, u *unit, keys []string, work map[string]*keyWork) (src, cur map[string]change.Row, bases map[string]state.Base, err error) {
 	srcKeys := make([]change.Key, len(keys))
+	var after []string // the delivered transactions the source read must see
+	seen := map[string]bool{}
 	for i, k := range keys {
 		srcKeys[i] = work[k].key
+		for _, p := range work[k].parts {
+			if id := p.orig.TxID; id != "" && !seen[id] {
+				seen[id] = true
+				after = append(after, id)
+			}
+		}
 	}
 	rr, ok := f.plan.From.(connector.RowReader)
 	if !ok {
@@ -197,7 +205,7 @@ func (f *flowRun) readState(ctx context.Context, u *unit, keys []string, work ma
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		if src, err = rr.ReadRows(gctx, connector.RowsRequest{Table: f.plan.Cfg.From.Table, Key: f.plan.Key, Keys: srcKeys}); err != nil {
+		if src, err = rr.ReadRows(gctx, connector.RowsRequest{Table: f.plan.Cfg.From.Table, Key: f.plan.Key, Keys: srcKeys, After: after}); err != nil {
 			return fmt.Errorf("read source rows: %w", err)
 		}
 		return nil

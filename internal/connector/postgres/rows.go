@@ -3,7 +3,9 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -40,12 +42,69 @@ func (s *Store) ReadRows(ctx context.Context, req connector.RowsRequest) (map[st
 		}
 		key = t.key
 	}
+	if err := s.awaitVisible(ctx, req.After); err != nil {
+		return nil, s.wrapErr(fmt.Errorf("store %q: read rows of %s: %w", s.name, req.Table, err))
+	}
 	out, err := readByKeys(ctx, s, s.pool, ident.Sanitize(), key, req.Keys, "")
 	if err != nil {
 		return nil, s.wrapErr(fmt.Errorf("store %q: read rows of %s: %w", s.name, req.Table, err))
 	}
 	return out, nil
 }
+
+// awaitVisible waits until the transactions xids, which the logical stream
+// delivered, are visible to new snapshots. The walsender sends a commit
+// once its record is flushed, but the committing backend leaves the
+// process array (which makes it visible) only after that: read in between,
+// a row is still the one before the change, and a both-way flow would drop
+// the change as superseded by a later write that does not exist (lost for
+// good when it was the key's last write). A later snapshot sees everything
+// an earlier one did, so checking first and reading after is enough.
+func (s *Store) awaitVisible(ctx context.Context, xids []string) error {
+	ids := make([]int64, 0, len(xids))
+	for _, x := range xids {
+		if n, err := strconv.ParseInt(x, 10, 64); err == nil {
+			ids = append(ids, n)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(visibleWait)
+	for {
+		var running bool
+		err := s.pool.QueryRow(ctx, awaitVisibleSQL, ids).Scan(&running)
+		if err != nil {
+			return fmt.Errorf("wait for delivered transactions to be visible: %w", err)
+		}
+		if !running {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("transactions %v, delivered by the stream, are still not visible after %v", xids, visibleWait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// awaitVisibleSQL reports whether any of the 32-bit xids ($1, as pgoutput
+// gives them) is not visible to a new snapshot: still in progress, or at or
+// past the snapshot's xmax (a transaction that has just committed but has
+// not left the process array yet counts as in progress). Each xid is
+// widened to the xid8 of the snapshot's epoch (the one before, when it
+// would lie ahead of xmax).
+const awaitVisibleSQL = `SELECT coalesce(bool_or(NOT pg_visible_in_snapshot((CASE
+	WHEN ((f.xmax >> 32) << 32) + x > f.xmax THEN ((f.xmax >> 32) << 32) + x - 4294967296
+	ELSE ((f.xmax >> 32) << 32) + x END)::text::xid8, f.snap)), false)
+FROM (SELECT s AS snap, pg_snapshot_xmax(s)::text::bigint AS xmax FROM pg_current_snapshot() s) f, unnest($1::bigint[]) x`
+
+// visibleWait bounds awaitVisible; past it the flow retries from its
+// checkpoint.
+const visibleWait = 10 * time.Second
 
 // Current reads the target rows with the given keys inside the transaction
 // with SELECT ... FOR UPDATE: they stay as read until the transaction ends.

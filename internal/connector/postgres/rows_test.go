@@ -113,3 +113,58 @@ func TestCurrentAbsentRowCompareAndSet(t *testing.T) {
 		t.Fatalf("row 1 holds %q (%v), want the concurrent writer's row", v, err)
 	}
 }
+
+// TestReadRowsWaitsForDeliveredTransactions: a read told that the stream
+// delivered a transaction (RowsRequest.After) does not read before that
+// transaction is visible. The window in production is between the commit
+// record's flush (when logical decoding can send it) and the backend
+// leaving the process array; here a transaction still open stands for it
+// (in progress for new snapshots alike), so the read must wait for its
+// commit and then see its row.
+func TestReadRowsWaitsForDeliveredTransactions(t *testing.T) {
+	e := newEnv(t)
+	ctx := ctxT(t)
+	e.exec(`CREATE TABLE acct (a int PRIMARY KEY, v text)`, `INSERT INTO acct VALUES (1, 'old')`)
+	conn, err := pgxConnect(e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var xid string
+	if err := tx.QueryRow(ctx, `SELECT txid_current()::text`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE acct SET v = 'new' WHERE a = 1`); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		rows map[string]change.Row
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rows, err := e.store.(connector.RowReader).ReadRows(ctx, connector.RowsRequest{
+			Table: "acct", Key: []string{"a"}, Keys: []change.Key{{change.Int(1)}}, After: []string{xid}})
+		done <- result{rows, err}
+	}()
+	select {
+	case r := <-done:
+		t.Fatalf("ReadRows returned while transaction %s was in progress: %v, %v", xid, r.rows, r.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := r.rows["1"]["v"].String(); got != "new" {
+		t.Fatalf("ReadRows after the commit read v = %q, want new", got)
+	}
+}
